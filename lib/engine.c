@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The lifecycle engine: reconciles what the backend holds for each vector
+ * with what the guest's registers and the device model's use counts ask for.
+ *
+ * One event, one path. When the guest unmasks vector 7 (model.c):
+ *   table write -> engine_touch(7) -> engine_tx_end() -> flush():
+ *     decide() says 7 wants a host vector, a route and to be unmasked;
+ *     the backend gets alloc(7,1), route(7,msg), unmask(7) staged and one
+ *     commit; then unblock() polls the host for anything caught while 7 was
+ *     masked, clears V_BLOCKED and delivers a latched pending bit once.
+ * Masking is the other way round and takes effect at once: engine_touch()
+ * sets V_BLOCKED before any backend work, so notify latches from then on.
+ *
+ * All functions here run with the device lock held.
+ */
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <linux/pci_regs.h>
+
+#include "internal.h"
+
+/* The effective state the guest's registers put @e in, ignoring faults. */
+static uint32_t target_state(const struct libmsix_dev *dev, struct vec *e)
+{
+	if (!dev->enable || e->use == 0)
+		return V_DROP;
+	if (dev->fmask || !dev->bme ||
+	    (atomic_load_explicit(&e->ctrl, memory_order_relaxed) &
+	     PCI_MSIX_ENTRY_CTRL_MASKBIT))
+		return V_BLOCKED;
+	return 0;
+}
+
+/*
+ * Record that vector @v may need host work, and apply any blocking at once:
+ * the hot path must stop delivering before the backend is told to mask.
+ * Going live waits for the commit (unblock()).
+ */
+void engine_touch(struct libmsix_dev *dev, uint32_t v)
+{
+	struct vec *e = &dev->vec[v];
+	uint32_t target = target_state(dev, e);
+
+	if (target == V_DROP) {
+		/* Disable and unuse drop pending state (R31). */
+		atomic_fetch_or_explicit(&e->state, V_DROP, memory_order_acq_rel);
+		atomic_fetch_and_explicit(&e->state, ~(V_BLOCKED | V_PENDING),
+					  memory_order_acq_rel);
+	} else if (target == V_BLOCKED) {
+		atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+					 memory_order_acq_rel);
+		atomic_fetch_and_explicit(&e->state, ~V_DROP,
+					  memory_order_acq_rel);
+	}
+	bit_set(dev->touched, (int)v);
+	if (v < dev->touched_lo)
+		dev->touched_lo = v;
+	if (v + 1 > dev->touched_hi)
+		dev->touched_hi = v + 1;
+}
+
+void engine_touch_all(struct libmsix_dev *dev)
+{
+	for (uint32_t v = 0; v < dev->n; v++)
+		engine_touch(dev, v);
+}
+
+static uint32_t budget(const struct libmsix_dev *dev)
+{
+	uint32_t max = dev->be->max_vectors;
+
+	return (max == 0 || max > dev->n) ? dev->n : max;
+}
+
+static bool live_resize(const struct libmsix_dev *dev)
+{
+	return dev->be->flags & LIBMSIX_BE_LIVE_RESIZE;
+}
+
+/*
+ * Resolve AUTO when MSI-X gets enabled: incremental where the backend can
+ * grow live (no disruption either way), else preallocate so that a NORESIZE
+ * backend is disrupted at most once -- unless that does not fit the budget.
+ */
+static enum libmsix_policy resolve_policy(const struct libmsix_dev *dev)
+{
+	uint32_t need = 0;
+
+	if (dev->cfg.policy != LIBMSIX_POLICY_AUTO)
+		return dev->cfg.policy;
+	if (live_resize(dev))
+		return LIBMSIX_POLICY_INCREMENTAL;
+	if (dev->cfg.flags & LIBMSIX_F_PREALLOC_ALL)
+		need = dev->n;
+	else
+		for (uint32_t v = 0; v < dev->n; v++)
+			if (dev->vec[v].use)
+				need = v + 1;
+	return need <= budget(dev) ? LIBMSIX_POLICY_PREALLOCATE
+				   : LIBMSIX_POLICY_INCREMENTAL;
+}
+
+/* What vector @e should hold at the host once this transaction commits. */
+static uint8_t decide(const struct libmsix_dev *dev, struct vec *e)
+{
+	uint32_t target = target_state(dev, e);
+	bool alloc;
+
+	if (!dev->enable)
+		return 0;
+	if (target == 0)
+		return H_ALLOC | H_ROUTED | H_UNMASKED;
+	if (dev->policy == LIBMSIX_POLICY_PREALLOCATE &&
+	    (target == V_BLOCKED || (dev->cfg.flags & LIBMSIX_F_PREALLOC_ALL)))
+		alloc = true;
+	else if (target == V_BLOCKED)
+		alloc = e->host & H_ALLOC;
+	else /* unused: live-resize backends give the host vector back */
+		alloc = !live_resize(dev) && (e->host & H_ALLOC);
+	if (!alloc)
+		return 0;
+	/* A route outlives a mask (no churn on mask/unmask), not a drop. */
+	if (target == V_BLOCKED && (e->host & H_ROUTED))
+		return H_ALLOC | H_ROUTED;
+	return H_ALLOC;
+}
+
+/* Without live resize: the prefix to hold after this transaction. */
+static uint32_t grow_prefix(const struct libmsix_dev *dev, uint32_t need)
+{
+	uint32_t cur = dev->prefix, next = need;
+
+	if (!dev->enable)
+		return 0;
+	if (need <= cur)
+		return cur;
+	if (dev->policy == LIBMSIX_POLICY_INCREMENTAL && cur > 0 &&
+	    next < 2 * cur)
+		next = 2 * cur; /* doubling: log2(N) disruptions, not N */
+	if (next > budget(dev))
+		next = budget(dev);
+	return next;
+}
+
+static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
+{
+	cnt_inc(c);
+	if (err < 0)
+		cnt_inc(&dev->cnt.be_errors);
+}
+
+#define FOR_TOUCHED(dev, v, lo, hi)                \
+	for (uint32_t v = (lo); v < (hi); v++)     \
+		if (bit_test((dev)->touched, (int)v))
+
+/* Stage [start, start + count) runs of vectors whose @bit goes @on. */
+static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
+		      bool on, bool *staged)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	int (*op)(struct libmsix_backend *, uint32_t, uint32_t) =
+		on ? ops->alloc : ops->release;
+	_Atomic uint64_t *c = on ? &dev->cnt.be_alloc : &dev->cnt.be_release;
+	uint32_t v = lo;
+
+	while (v < hi) {
+		uint32_t start;
+		int err;
+
+#define CHANGES(x)                                                  \
+	(bit_test(dev->touched, (int)(x)) &&                        \
+	 !!(dev->vec[x].want & H_ALLOC) == on &&                    \
+	 !!(dev->vec[x].host & H_ALLOC) != on)
+		if (!CHANGES(v)) {
+			v++;
+			continue;
+		}
+		start = v;
+		while (v < hi && CHANGES(v))
+			v++;
+#undef CHANGES
+		*staged = true;
+		if (!op)
+			continue;
+		err = op(dev->be, start, v - start);
+		count_op(dev, c, err);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * A route is set when a vector first goes live and updated when it goes live
+ * again with a new message -- not on every table write of a masked entry
+ * (Linux writes three DWORDs per entry; each would be a KVM table upload).
+ */
+static bool needs_route(const struct vec *e)
+{
+	if (!(e->want & H_ROUTED))
+		return false;
+	if (!(e->host & H_ROUTED))
+		return true;
+	return (e->host & H_MSG_DIRTY) && (e->want & H_UNMASKED);
+}
+
+/* Stage the per-vector ops in the contract's order. */
+static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
+		 uint32_t new_prefix, bool *staged)
+{
+	struct libmsix_backend *be = dev->be;
+	const struct libmsix_backend_ops *ops = be->ops;
+	struct libmsix_msg msg;
+	int err = 0;
+
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+
+		if ((e->host & H_UNMASKED) && !(e->want & H_UNMASKED)) {
+			*staged = true;
+			if (ops->mask) {
+				err = ops->mask(be, v);
+				count_op(dev, &dev->cnt.be_mask, err);
+				if (err < 0)
+					return err;
+			}
+		}
+	}
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+
+		if ((e->host & H_ROUTED) && !(e->want & H_ROUTED)) {
+			*staged = true;
+			if (ops->unroute) {
+				err = ops->unroute(be, v);
+				count_op(dev, &dev->cnt.be_unroute, err);
+				if (err < 0)
+					return err;
+			}
+		}
+	}
+	if (live_resize(dev)) {
+		err = stage_runs(dev, lo, hi, false, staged);
+		if (!err)
+			err = stage_runs(dev, lo, hi, true, staged);
+	} else if (new_prefix != dev->prefix) {
+		/* The prefix only grows while enabled, and goes on disable. */
+		*staged = true;
+		if (new_prefix == 0 && ops->release) {
+			err = ops->release(be, 0, dev->prefix);
+			count_op(dev, &dev->cnt.be_release, err);
+		} else if (new_prefix > 0 && ops->alloc) {
+			err = ops->alloc(be, dev->prefix,
+					 new_prefix - dev->prefix);
+			count_op(dev, &dev->cnt.be_alloc, err);
+		}
+	}
+	if (err < 0)
+		return err;
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+
+		if (!needs_route(e))
+			continue;
+		*staged = true;
+		if (ops->route) {
+			entry_msg(e, &msg);
+			err = ops->route(be, v, &msg);
+			count_op(dev, &dev->cnt.be_route, err);
+			if (err < 0)
+				return err;
+		}
+	}
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+
+		if ((e->want & H_UNMASKED) && !(e->host & H_UNMASKED)) {
+			*staged = true;
+			if (ops->unmask) {
+				err = ops->unmask(be, v);
+				count_op(dev, &dev->cnt.be_unmask, err);
+				if (err < 0)
+					return err;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * A vector goes live: first collect what the host caught while it was
+ * masked, then clear V_BLOCKED and the pending bit in one atomic step, so a
+ * racing notify either latched before (we deliver it here) or sees the
+ * vector live (it delivers itself): never both, never neither (R35, R42).
+ */
+static void unblock(struct libmsix_dev *dev, uint32_t v)
+{
+	struct vec *e = &dev->vec[v];
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	uint32_t old;
+
+	if (ops->poll && !(state_load(e) & V_PENDING) &&
+	    ops->poll(dev->be, v) > 0)
+		atomic_fetch_or_explicit(&e->state, V_PENDING,
+					 memory_order_acq_rel);
+	old = atomic_fetch_and_explicit(&e->state,
+					~(V_BLOCKED | V_DROP | V_PENDING),
+					memory_order_acq_rel);
+	if ((old & V_PENDING) && deliver(dev, v, e) == 0)
+		cnt_inc(&dev->cnt.replayed);
+}
+
+static void fault(struct libmsix_dev *dev, uint32_t v, int err)
+{
+	struct vec *e = &dev->vec[v];
+
+	e->host |= H_FAULT;
+	cnt_inc(&dev->cnt.faults);
+	dev_log(dev, LK_FAULT, LOG_ERR,
+		"vector %u stays blocked: backend error %d", v, err);
+	if (dev->cfg.fault)
+		dev->cfg.fault(dev->cfg.opaque, v, err);
+}
+
+static void set_host_count(struct libmsix_dev *dev, uint32_t count)
+{
+	dev->host_count = count;
+	if (count > dev->host_peak)
+		dev->host_peak = count;
+}
+
+/*
+ * After a disruptive re-enable (NORESIZE growth), replay every vector that
+ * was live across it: the host had MSI-X off for a moment, and a spurious
+ * interrupt is allowed where a lost one is not. Runs after the commit,
+ * before the host bits of the transaction are applied.
+ */
+static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
+{
+	for (uint32_t v = 0; v < old_prefix; v++) {
+		struct vec *e = &dev->vec[v];
+		bool stays = !bit_test(dev->touched, (int)v) ||
+			     (e->want & H_UNMASKED);
+
+		if ((e->host & H_UNMASKED) && stays &&
+		    deliver(dev, v, e) == 0)
+			cnt_inc(&dev->cnt.spurious_replays);
+	}
+}
+
+/* Apply the host work of every touched vector: at most one commit. */
+static int flush(struct libmsix_dev *dev)
+{
+	uint32_t lo = dev->touched_lo, hi = dev->touched_hi;
+	uint32_t need = 0, old_prefix = dev->prefix, new_prefix;
+	uint32_t count = dev->host_count, releases = 0;
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	bool staged = false, disruptive = false;
+	int err = 0, nospc = 0;
+
+	if (lo >= hi)
+		return 0;
+	dev->touched_lo = dev->n;
+	dev->touched_hi = 0;
+
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+
+		e->want = decide(dev, e);
+		if (e->want & H_ALLOC)
+			need = v + 1;
+		if ((e->host & H_ALLOC) && !(e->want & H_ALLOC))
+			releases++;
+	}
+
+	if (live_resize(dev)) {
+		/* Budget: vectors beyond it cannot go live; they fault. */
+		count -= releases;
+		FOR_TOUCHED(dev, v, lo, hi) {
+			struct vec *e = &dev->vec[v];
+
+			if (!(e->want & H_ALLOC) || (e->host & H_ALLOC))
+				continue;
+			if (count < budget(dev)) {
+				count++;
+				continue;
+			}
+			if (e->want & H_UNMASKED)
+				e->want = H_FAULT;
+			else
+				e->want = 0;
+			nospc = -ENOSPC;
+		}
+		new_prefix = 0;
+	} else {
+		new_prefix = grow_prefix(dev, need);
+		disruptive = old_prefix > 0 && new_prefix > old_prefix;
+		/* Vectors the grown prefix covers hold host vectors too. */
+		for (uint32_t v = old_prefix; v < new_prefix; v++) {
+			if (!bit_test(dev->touched, (int)v)) {
+				bit_set(dev->touched, (int)v);
+				dev->vec[v].want = dev->vec[v].host;
+			}
+			dev->vec[v].want |= H_ALLOC;
+		}
+		if (new_prefix > old_prefix) {
+			lo = lo < old_prefix ? lo : old_prefix;
+			hi = hi > new_prefix ? hi : new_prefix;
+		}
+		FOR_TOUCHED(dev, v, lo, hi) {
+			struct vec *e = &dev->vec[v];
+
+			if (v < new_prefix || !(e->want & H_ALLOC))
+				continue;
+			e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
+			nospc = -ENOSPC;
+		}
+		count = new_prefix;
+	}
+
+	err = stage(dev, lo, hi, new_prefix, &staged);
+	if (!err && staged && ops->commit) {
+		err = ops->commit(dev->be);
+		count_op(dev, &dev->cnt.be_commit, err);
+	}
+	if (err < 0) {
+		if (ops->abort)
+			ops->abort(dev->be);
+		dev_log(dev, LK_BACKEND, LOG_ERR,
+			"backend refused a commit (%d); rolled back", err);
+		FOR_TOUCHED(dev, v, lo, hi) {
+			struct vec *e = &dev->vec[v];
+
+			bit_clear(dev->touched, (int)v);
+			if (target_state(dev, e) == 0 &&
+			    (state_load(e) & (V_BLOCKED | V_DROP))) {
+				atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+							 memory_order_acq_rel);
+				atomic_fetch_and_explicit(&e->state, ~V_DROP,
+							  memory_order_acq_rel);
+				fault(dev, v, err);
+			}
+		}
+		return err;
+	}
+
+	if (disruptive) {
+		cnt_inc(&dev->cnt.disruptive_reenables);
+		replay_live(dev, old_prefix);
+	}
+	dev->prefix = new_prefix;
+	set_host_count(dev, count);
+	FOR_TOUCHED(dev, v, lo, hi) {
+		struct vec *e = &dev->vec[v];
+		uint8_t was = e->host;
+		bool routed_now = needs_route(e);
+
+		bit_clear(dev->touched, (int)v);
+		e->host = e->want & (H_ALLOC | H_ROUTED | H_UNMASKED);
+		if ((was & H_MSG_DIRTY) && !routed_now)
+			e->host |= H_MSG_DIRTY;
+		if (e->want & H_FAULT) {
+			atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+						 memory_order_acq_rel);
+			atomic_fetch_and_explicit(&e->state, ~V_DROP,
+						  memory_order_acq_rel);
+			fault(dev, v, -ENOSPC);
+			continue;
+		}
+		if ((e->host & H_UNMASKED) && target_state(dev, e) == 0 &&
+		    (state_load(e) & (V_BLOCKED | V_DROP)))
+			unblock(dev, v);
+	}
+	return nospc;
+}
+
+int engine_tx_begin(struct libmsix_dev *dev)
+{
+	if (dev->tx_depth >= 255)
+		return -EDEADLK;
+	dev->tx_depth++;
+	return 0;
+}
+
+int engine_tx_end(struct libmsix_dev *dev)
+{
+	if (--dev->tx_depth > 0)
+		return 0;
+	return flush(dev);
+}
+
+/* Called on the MSI-X Enable 0 -> 1 edge: choose the policy for this enable. */
+void engine_enable(struct libmsix_dev *dev)
+{
+	dev->policy = resolve_policy(dev);
+}
+
+int libmsix_begin(struct libmsix_dev *dev)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	err = engine_tx_begin(dev);
+	if (err)
+		dev_unlock(dev);
+	return err; /* on success the lock stays held until commit */
+}
+
+int libmsix_commit(struct libmsix_dev *dev)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	if (dev->tx_depth == 0) {
+		dev_unlock(dev);
+		return -EPERM;
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev); /* the lock libmsix_begin() took */
+	dev_unlock(dev);
+	return err;
+}
+
+int libmsix_retry(struct libmsix_dev *dev)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	for (uint32_t v = 0; v < dev->n; v++) {
+		if (dev->vec[v].host & H_FAULT) {
+			dev->vec[v].host &= (uint8_t)~H_FAULT;
+			engine_touch(dev, v);
+		}
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}
+
+static int use_locked(struct libmsix_dev *dev, uint32_t v, int delta)
+{
+	struct vec *e = &dev->vec[v];
+
+	if (delta > 0 && e->use == UINT16_MAX)
+		return -EOVERFLOW;
+	if (delta < 0 && e->use == 0)
+		return -EINVAL;
+	e->use = (uint16_t)(e->use + delta);
+	if (e->use <= 1)
+		engine_touch(dev, v);
+	return 0;
+}
+
+static int use_change(struct libmsix_dev *dev, uint32_t v, int delta)
+{
+	int err, err2;
+
+	if (!dev || v >= dev->n)
+		return -EINVAL;
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	err = use_locked(dev, v, delta);
+	err2 = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err ? err : err2;
+}
+
+int libmsix_vector_use(struct libmsix_dev *dev, uint32_t vector)
+{
+	return use_change(dev, vector, 1);
+}
+
+int libmsix_vector_unuse(struct libmsix_dev *dev, uint32_t vector)
+{
+	return use_change(dev, vector, -1);
+}
+
+int libmsix_vector_use_all(struct libmsix_dev *dev)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	for (uint32_t v = 0; v < dev->n; v++) {
+		if (dev->vec[v].use == UINT16_MAX) {
+			dev_unlock(dev);
+			return -EOVERFLOW;
+		}
+	}
+	engine_tx_begin(dev);
+	for (uint32_t v = 0; v < dev->n; v++)
+		use_locked(dev, v, 1);
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}
+
+int libmsix_vector_unuse_all(struct libmsix_dev *dev)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	for (uint32_t v = 0; v < dev->n; v++) {
+		if (dev->vec[v].use) {
+			dev->vec[v].use = 0;
+			engine_touch(dev, v);
+		}
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private state of a libmsix device. Three layers, kept apart:
+ *
+ *   guest layer   struct vec_entry words + dev->msgctl: what the guest wrote.
+ *   effective     struct vec.state: V_DROP / V_BLOCKED / live, V_PENDING.
+ *                 The only word the lock-free hot path looks at.
+ *   host layer    struct vec.host (H_*): what the engine believes the backend
+ *                 holds for the vector after the last successful commit, and
+ *                 vec.want (H_*): what the current transaction asks for.
+ */
+#ifndef LIBMSIX_INTERNAL_H
+#define LIBMSIX_INTERNAL_H
+
+#include <bsd/bitstring.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libmsix.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/*
+ * vec.state bits. Writers of BLOCKED/DROP hold the device lock; PENDING is
+ * set lock-free by notify and cleared by unmask/clear_pending; the sequence
+ * count (bits 8..31, odd while a table write is in progress) lets notify read
+ * a message without a lock and without tearing (R27).
+ */
+#define V_PENDING 0x1u	/* the PBA bit */
+#define V_BLOCKED 0x2u	/* a notify must latch, not deliver */
+#define V_DROP 0x4u	/* MSI-X disabled or vector unused: drop */
+#define V_SEQ_ONE 0x100u
+
+/* vec.host / vec.want bits; the first three match LIBMSIX_HOST_*. */
+#define H_ALLOC LIBMSIX_HOST_ALLOCATED
+#define H_ROUTED LIBMSIX_HOST_ROUTED
+#define H_UNMASKED LIBMSIX_HOST_UNMASKED
+#define H_FAULT LIBMSIX_HOST_FAULT
+#define H_MSG_DIRTY 0x10u /* the entry's message changed since routed */
+
+/* One vector: 24 bytes. The four words are the guest's table entry. */
+struct vec {
+	_Atomic uint32_t state;
+	_Atomic uint32_t addr_lo;
+	_Atomic uint32_t addr_hi;
+	_Atomic uint32_t data;
+	_Atomic uint32_t ctrl;
+	uint16_t use;
+	uint8_t host;	/* H_*: committed host state, engine's view */
+	uint8_t want;	/* H_*: scratch for the transaction being flushed */
+};
+
+/* Log kinds that a guest can trigger; each is rate-limited on its own. */
+enum log_kind {
+	LK_BAD_TABLE_ACCESS,
+	LK_PBA_WRITE,
+	LK_BACKEND,
+	LK_FAULT,
+	LK_OTHER,
+	LK_COUNT,
+};
+
+struct counters {
+	_Atomic uint64_t delivered, latched, replayed, dropped, deliver_errors;
+	_Atomic uint64_t spurious_replays, disruptive_reenables;
+	_Atomic uint64_t be_alloc, be_release, be_route, be_unroute;
+	_Atomic uint64_t be_mask, be_unmask, be_commit, be_errors;
+	_Atomic uint64_t faults, bad_accesses;
+};
+
+struct libmsix_dev {
+	struct libmsix_config cfg;
+	struct libmsix_backend *be;
+	uint32_t n;		/* N */
+	uint32_t table_size;	/* 16 * N bytes */
+	uint32_t pba_size;	/* 8 * ceil(N / 64) bytes */
+
+	pthread_mutex_t lock;	/* recursive; guards everything below */
+
+	/* Guest-written Message Control bits 15:14 and Bus Master Enable. */
+	bool enable;
+	bool fmask;
+	bool bme;
+
+	/* Lifecycle engine (engine.c). */
+	enum libmsix_policy policy;	/* resolved at MSI-X enable */
+	uint32_t host_count;		/* host vectors held */
+	uint32_t host_peak;
+	uint32_t prefix;		/* without live resize: held [0, prefix) */
+	unsigned tx_depth;
+	uint32_t touched_lo, touched_hi; /* [lo, hi) of touched vectors */
+	bitstr_t *touched;
+
+	/* Rate-limited log (device.c). */
+	uint64_t log_count[LK_COUNT];
+
+	struct counters cnt;
+	struct vec vec[];
+};
+
+/* device.c */
+void cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
+	     ...) LIBMSIX_PRINTF(3, 4);
+void dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
+	     const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
+void dev_lock(struct libmsix_dev *dev);
+void dev_unlock(struct libmsix_dev *dev);
+
+/* model.c */
+void entry_msg(const struct vec *e, struct libmsix_msg *msg);
+int deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
+
+/* engine.c: all with the device lock held. */
+void engine_touch(struct libmsix_dev *dev, uint32_t v);
+void engine_touch_all(struct libmsix_dev *dev);
+int engine_tx_begin(struct libmsix_dev *dev);
+int engine_tx_end(struct libmsix_dev *dev);
+void engine_enable(struct libmsix_dev *dev);
+
+static inline uint32_t state_load(const struct vec *e)
+{
+	return atomic_load_explicit(&e->state, memory_order_acquire);
+}
+
+static inline void cnt_inc(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+#endif /* LIBMSIX_INTERNAL_H */

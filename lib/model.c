@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest-visible MSI-X model: the capability in config space, the vector
+ * table and the PBA (PCIe Base 6.0 §6.1.4, §7.7.2), and the device-side hot
+ * path. Every access arrives as (offset, size, value) exactly as a VMM's
+ * handler receives it, and is hostile until proven otherwise.
+ *
+ * Choices where the spec leaves the result undefined (also in libmsix.h):
+ *  R15 Message Address bits 1:0 read as 0 (RO).
+ *  R19 Vector Control bits 31:1 (reserved and Steering Tag, no TPH) are
+ *      RsvdP: they read 0 and writes to them are ignored.
+ *  R25 Table/PBA accesses other than aligned DWORD/QWORD: a read that lies
+ *      inside one structure returns the bytes it covers, one that straddles
+ *      a structure's end returns all ones; such writes are ignored.
+ *  R38 Bus Master off blocks delivery; interrupts latch and replay on.
+ *  R39 Interrupts while MSI-X is disabled are dropped, not latched.
+ *  R41 Address/Data written while the entry is unmasked take effect for
+ *      emulated delivery at once (the table is the message) and for backend
+ *      routes at the next unmask.
+ */
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <linux/pci_regs.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Table entries: writers hold the device lock, readers take no lock.        */
+/* ------------------------------------------------------------------------ */
+
+static void seq_write_begin(struct vec *e)
+{
+	atomic_fetch_add_explicit(&e->state, V_SEQ_ONE, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void seq_write_end(struct vec *e)
+{
+	atomic_fetch_add_explicit(&e->state, V_SEQ_ONE, memory_order_release);
+}
+
+static void msg_from_words(uint32_t lo, uint32_t hi, uint32_t data,
+			   struct libmsix_msg *msg)
+{
+	msg->address = (uint64_t)hi << 32 | lo;
+	msg->data = data;
+}
+
+/* Read the message of @e; caller holds the device lock (no writer runs). */
+void entry_msg(const struct vec *e, struct libmsix_msg *msg)
+{
+	msg_from_words(atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
+		       atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
+		       atomic_load_explicit(&e->data, memory_order_relaxed),
+		       msg);
+}
+
+/* Send @e's message through the backend; on failure latch pending. */
+int deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
+{
+	struct libmsix_msg msg;
+	int err;
+
+	entry_msg(e, &msg);
+	err = dev->be->ops->deliver(dev->be, v, &msg);
+	if (err < 0) {
+		atomic_fetch_or_explicit(&e->state, V_PENDING,
+					 memory_order_acq_rel);
+		cnt_inc(&dev->cnt.deliver_errors);
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device side: the hot path                                                 */
+/* ------------------------------------------------------------------------ */
+
+int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
+{
+	struct libmsix_msg msg;
+	struct vec *e;
+	uint32_t s, s2;
+	int err;
+
+	if (!dev || vector >= dev->n)
+		return -EINVAL;
+	e = &dev->vec[vector];
+	s = state_load(e);
+	for (;;) {
+		if (s & V_DROP) {
+			cnt_inc(&dev->cnt.dropped);
+			return LIBMSIX_DROPPED;
+		}
+		if (s & V_BLOCKED) {
+			/* Triggers coalesce into one pending bit (R34, R36). */
+			if ((s & V_PENDING) ||
+			    atomic_compare_exchange_weak_explicit(
+				    &e->state, &s, s | V_PENDING,
+				    memory_order_acq_rel, memory_order_acquire)) {
+				cnt_inc(&dev->cnt.latched);
+				return LIBMSIX_LATCHED;
+			}
+			continue;
+		}
+		if (s & V_SEQ_ONE) { /* a table write is in progress */
+			s = state_load(e);
+			continue;
+		}
+		msg_from_words(
+			atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
+			atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
+			atomic_load_explicit(&e->data, memory_order_relaxed),
+			&msg);
+		atomic_thread_fence(memory_order_acquire);
+		s2 = atomic_load_explicit(&e->state, memory_order_relaxed);
+		if ((s2 & ~V_PENDING) == (s & ~V_PENDING))
+			break;
+		s = s2;
+	}
+	err = dev->be->ops->deliver(dev->be, vector, &msg);
+	if (err < 0) {
+		atomic_fetch_or_explicit(&e->state, V_PENDING,
+					 memory_order_acq_rel);
+		cnt_inc(&dev->cnt.deliver_errors);
+		return err;
+	}
+	cnt_inc(&dev->cnt.delivered);
+	return LIBMSIX_DELIVERED;
+}
+
+int libmsix_clear_pending(struct libmsix_dev *dev, uint32_t vector)
+{
+	if (!dev || vector >= dev->n)
+		return -EINVAL;
+	atomic_fetch_and_explicit(&dev->vec[vector].state, ~V_PENDING,
+				  memory_order_acq_rel);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Config space: the 12-byte capability                                      */
+/* ------------------------------------------------------------------------ */
+
+static uint8_t cap_byte(const struct libmsix_dev *dev, uint32_t i)
+{
+	uint32_t word;
+
+	switch (i / 4) {
+	case 0:
+		word = PCI_CAP_ID_MSIX | (uint32_t)dev->cfg.next_cap << 8 |
+		       (uint32_t)(dev->n - 1) << 16 |
+		       (dev->fmask ? (uint32_t)PCI_MSIX_FLAGS_MASKALL << 16 : 0) |
+		       (dev->enable ? (uint32_t)PCI_MSIX_FLAGS_ENABLE << 16 : 0);
+		break;
+	case 1:
+		word = dev->cfg.table_offset | dev->cfg.table_bir;
+		break;
+	default:
+		word = dev->cfg.pba_offset | dev->cfg.pba_bir;
+		break;
+	}
+	return (uint8_t)(word >> (8 * (i % 4)));
+}
+
+static bool valid_cfg_size(uint32_t size)
+{
+	return size == 1 || size == 2 || size == 4;
+}
+
+int libmsix_config_read(struct libmsix_dev *dev, uint32_t offset,
+			uint32_t size, uint32_t *val)
+{
+	uint32_t cap;
+
+	if (!dev || !val || !valid_cfg_size(size))
+		return -EINVAL;
+	cap = dev->cfg.cap_offset;
+	dev_lock(dev);
+	for (uint32_t i = 0; i < size; i++) {
+		uint64_t at = (uint64_t)offset + i;
+
+		if (at < cap || at >= cap + PCI_CAP_MSIX_SIZEOF)
+			continue;
+		*val &= ~(0xffu << (8 * i));
+		*val |= (uint32_t)cap_byte(dev, (uint32_t)(at - cap)) << (8 * i);
+	}
+	dev_unlock(dev);
+	return 0;
+}
+
+int libmsix_config_write(struct libmsix_dev *dev, uint32_t offset,
+			 uint32_t size, uint32_t val)
+{
+	/* Message Control's upper byte: the only byte with writable bits. */
+	uint64_t ctl_hi;
+	bool enable, fmask;
+	uint8_t b;
+	int err;
+
+	if (!dev || !valid_cfg_size(size))
+		return -EINVAL;
+	ctl_hi = (uint64_t)dev->cfg.cap_offset + PCI_MSIX_FLAGS + 1;
+	/* A write that misses that byte changes nothing (R1, R2, R7). */
+	if (ctl_hi < offset || ctl_hi >= (uint64_t)offset + size)
+		return 0;
+	b = (uint8_t)(val >> (8 * (ctl_hi - offset)));
+	enable = b & (PCI_MSIX_FLAGS_ENABLE >> 8);
+	fmask = b & (PCI_MSIX_FLAGS_MASKALL >> 8);
+
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	if (enable != dev->enable || fmask != dev->fmask) {
+		bool enabling = enable && !dev->enable;
+
+		dev->enable = enable;
+		dev->fmask = fmask;
+		if (enabling) {
+			engine_enable(dev);
+			/* MSI-X and INTx are exclusive (R13, §6.1.4.3). */
+			if (dev->cfg.intx)
+				dev->cfg.intx(dev->cfg.opaque);
+		}
+		engine_touch_all(dev);
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}
+
+int libmsix_set_bus_master(struct libmsix_dev *dev, bool on)
+{
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	if (dev->bme != on) {
+		dev->bme = on;
+		engine_touch_all(dev);
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Table and PBA                                                             */
+/* ------------------------------------------------------------------------ */
+
+enum region { R_NONE, R_TABLE, R_PBA, R_STRADDLE };
+
+/*
+ * Where [offset, offset + size) of BAR @bir falls. *rel gets the offset into
+ * the structure. One overflow-safe range check per structure; the table and
+ * PBA may share a BAR or not (V15: never test one without the BIR).
+ */
+static enum region classify(const struct libmsix_dev *dev, uint32_t bir,
+			    uint64_t offset, uint32_t size, uint32_t *rel)
+{
+	const struct {
+		uint32_t bir, base, len;
+		enum region r;
+	} s[2] = {
+		{ dev->cfg.table_bir, dev->cfg.table_offset, dev->table_size,
+		  R_TABLE },
+		{ dev->cfg.pba_bir, dev->cfg.pba_offset, dev->pba_size, R_PBA },
+	};
+	enum region hit = R_NONE;
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t end = (uint64_t)s[i].base + s[i].len;
+
+		if (bir != s[i].bir || offset >= end ||
+		    offset + size <= s[i].base)
+			continue;
+		if (hit != R_NONE || offset < s[i].base ||
+		    offset + size > end)
+			return R_STRADDLE;
+		hit = s[i].r;
+		*rel = (uint32_t)(offset - s[i].base);
+	}
+	return hit;
+}
+
+static bool defined_access(uint32_t rel, uint32_t size)
+{
+	return (size == 4 || size == 8) && rel % size == 0;
+}
+
+/* DWORD @dw (0..3) of table entry @e as the guest reads it. */
+static uint32_t table_dword(const struct vec *e, uint32_t dw)
+{
+	switch (dw) {
+	case 0:
+		return atomic_load_explicit(&e->addr_lo, memory_order_relaxed);
+	case 1:
+		return atomic_load_explicit(&e->addr_hi, memory_order_relaxed);
+	case 2:
+		return atomic_load_explicit(&e->data, memory_order_relaxed);
+	default:
+		return atomic_load_explicit(&e->ctrl, memory_order_relaxed);
+	}
+}
+
+/* DWORD @dw of the PBA: bit k of it is vector 32 * dw + k (R20, R21). */
+static uint32_t pba_dword(const struct libmsix_dev *dev, uint32_t dw)
+{
+	uint32_t word = 0;
+
+	for (uint32_t k = 0; k < 32; k++) {
+		uint32_t v = dw * 32 + k;
+
+		if (v >= dev->n)
+			break;
+		if (state_load(&dev->vec[v]) & V_PENDING)
+			word |= 1u << k;
+	}
+	return word;
+}
+
+/*
+ * Before a PBA read, ask the backend about blocked vectors in range whose
+ * interrupts may be waiting at the host (e.g. on a VFIO mask eventfd), so the
+ * PBA is exact even when interrupts bypass libmsix.
+ */
+static void pba_poll(struct libmsix_dev *dev, uint32_t first, uint32_t last)
+{
+	if (!dev->be->ops->poll)
+		return;
+	dev_lock(dev);
+	for (uint32_t v = first; v <= last && v < dev->n; v++) {
+		struct vec *e = &dev->vec[v];
+		uint32_t s = state_load(e);
+
+		if ((s & V_BLOCKED) && !(s & (V_PENDING | V_DROP)) &&
+		    dev->be->ops->poll(dev->be, v) > 0)
+			atomic_fetch_or_explicit(&e->state, V_PENDING,
+						 memory_order_acq_rel);
+	}
+	dev_unlock(dev);
+}
+
+static uint32_t region_dword(struct libmsix_dev *dev, enum region r,
+			     uint32_t dw)
+{
+	if (r == R_TABLE)
+		return table_dword(&dev->vec[dw / 4], dw % 4);
+	return pba_dword(dev, dw);
+}
+
+static bool valid_mmio(const struct libmsix_dev *dev, uint32_t bir,
+		       uint32_t size)
+{
+	return dev && bir < 6 && size >= 1 && size <= 8;
+}
+
+int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
+		      uint32_t size, uint64_t *val)
+{
+	uint32_t rel = 0;
+	enum region r;
+	uint64_t out = 0;
+
+	if (!valid_mmio(dev, bir, size) || !val)
+		return -EINVAL;
+	r = classify(dev, bir, offset, size, &rel);
+	if (r == R_NONE)
+		return -ENOENT;
+	if (r == R_STRADDLE) {
+		*val = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+		return 0;
+	}
+	if (r == R_PBA)
+		pba_poll(dev, rel * 8, (rel + size) * 8 - 1);
+	/* Assemble from whole DWORDs: any size, never outside the arrays. */
+	for (uint32_t i = 0; i < size;) {
+		uint32_t at = rel + i, dw = at / 4, shift = 8 * (at % 4);
+		uint32_t word = region_dword(dev, r, dw);
+		uint32_t take = 4 - at % 4;
+
+		if (take > size - i)
+			take = size - i;
+		for (uint32_t b = 0; b < take; b++)
+			out |= (uint64_t)((word >> (shift + 8 * b)) & 0xff)
+			       << (8 * (i + b));
+		i += take;
+	}
+	*val = out;
+	return 0;
+}
+
+static void bad_access(struct libmsix_dev *dev, enum log_kind kind,
+		       const char *what, uint32_t bir, uint64_t offset,
+		       uint32_t size)
+{
+	cnt_inc(&dev->cnt.bad_accesses);
+	dev_lock(dev);
+	dev_log(dev, kind, LOG_WARNING,
+		"guest %s ignored: BAR %u offset 0x%llx size %u", what, bir,
+		(unsigned long long)offset, size);
+	dev_unlock(dev);
+}
+
+/* One DWORD of a table entry; the caller holds the lock and a tx. */
+static void table_write_dword(struct libmsix_dev *dev, uint32_t v,
+			      uint32_t dw, uint32_t val)
+{
+	struct vec *e = &dev->vec[v];
+
+	switch (dw) {
+	case 0:
+	case 1:
+	case 2:
+		if (dw == 0)
+			val &= ~3u; /* R15: DWORD-aligned address, RO zeros */
+		if (table_dword(e, dw) == val)
+			return;
+		seq_write_begin(e);
+		atomic_store_explicit(dw == 0   ? &e->addr_lo
+				      : dw == 1 ? &e->addr_hi
+						: &e->data,
+				      val, memory_order_relaxed);
+		seq_write_end(e);
+		e->host |= H_MSG_DIRTY;
+		break;
+	default:
+		/* R18/R19: only the Mask bit is stored. */
+		val &= PCI_MSIX_ENTRY_CTRL_MASKBIT;
+		if (table_dword(e, 3) == val)
+			return;
+		atomic_store_explicit(&e->ctrl, val, memory_order_relaxed);
+		break;
+	}
+	engine_touch(dev, v);
+}
+
+int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
+		       uint32_t size, uint64_t val)
+{
+	uint32_t rel = 0, v, dw;
+	enum region r;
+	int err;
+
+	if (!valid_mmio(dev, bir, size))
+		return -EINVAL;
+	r = classify(dev, bir, offset, size, &rel);
+	if (r == R_NONE)
+		return -ENOENT;
+	if (r == R_PBA) { /* R22: the PBA is read-only here */
+		bad_access(dev, LK_PBA_WRITE, "PBA write", bir, offset, size);
+		return 0;
+	}
+	if (r == R_STRADDLE || !defined_access(rel, size)) {
+		bad_access(dev, LK_BAD_TABLE_ACCESS, "table write", bir, offset,
+			   size);
+		return 0;
+	}
+	v = rel / 16;
+	dw = rel % 16 / 4;
+	dev_lock(dev);
+	engine_tx_begin(dev);
+	if (size == 8 && dw == 0) {
+		/* R27: address and upper address change as one. */
+		struct vec *e = &dev->vec[v];
+		uint32_t lo = (uint32_t)val & ~3u, hi = (uint32_t)(val >> 32);
+
+		if (table_dword(e, 0) != lo || table_dword(e, 1) != hi) {
+			seq_write_begin(e);
+			atomic_store_explicit(&e->addr_lo, lo,
+					      memory_order_relaxed);
+			atomic_store_explicit(&e->addr_hi, hi,
+					      memory_order_relaxed);
+			seq_write_end(e);
+			e->host |= H_MSG_DIRTY;
+			engine_touch(dev, v);
+		}
+	} else {
+		/* R28: Data becomes visible no later than Vector Control. */
+		table_write_dword(dev, v, dw, (uint32_t)val);
+		if (size == 8)
+			table_write_dword(dev, v, dw + 1, (uint32_t)(val >> 32));
+	}
+	err = engine_tx_end(dev);
+	dev_unlock(dev);
+	return err;
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* The lifecycle engine: policies, batching, rollback, replay. */
+#include "helpers.h"
+
+/* Unmask vectors 0..n-1 one at a time, as request_irq() does. */
+static void unmask_ascending(struct tdev *t)
+{
+	for (uint32_t v = 0; v < t->n; v++)
+		ck_assert_int_eq(set_vmask(t, v, false), 0);
+}
+
+START_TEST(test_lazy_unmask_allocates_one_vector)
+{
+	struct tdev t = tdev_new(8);
+
+	linux_bringup(&t);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 0);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_vmask(&t, 7, false), 0);
+	/* alloc(7,1), route(7), unmask(7), one commit: nothing else. */
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 4);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 0)->kind, LIBMSIX_REC_ALLOC);
+	ck_assert_uint_eq(libmsix_recorder_op(t.rec, 0)->start, 7);
+	ck_assert_uint_eq(libmsix_recorder_op(t.rec, 0)->count, 1);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 1)->kind, LIBMSIX_REC_ROUTE);
+	ck_assert_uint_eq(libmsix_recorder_op(t.rec, 1)->msg.data, test_data(7));
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 2)->kind, LIBMSIX_REC_UNMASK);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 3)->kind, LIBMSIX_REC_COMMIT);
+	ck_assert_uint_eq(libmsix_recorder_host(t.rec, 7),
+			  LIBMSIX_HOST_ALLOCATED | LIBMSIX_HOST_ROUTED |
+				  LIBMSIX_HOST_UNMASKED);
+	ck_assert_int_eq(libmsix_notify(t.dev, 7), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(last_delivery(&t)->msg.address, test_addr(7));
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_mask_keeps_route_and_host_vector)
+{
+	struct tdev t = tdev_new(4);
+
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+	/* mask(2) + commit only. */
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 2);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 0)->kind, LIBMSIX_REC_MASK);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	/* unmask(2) + commit: same message, no route update. */
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 2);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 0)->kind, LIBMSIX_REC_UNMASK);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_noresize_lazy_grows_by_one)
+{
+	struct libmsix_config cfg = test_config(16);
+	struct libmsix_counters c;
+	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
+
+	linux_bringup(&t);
+	unmask_ascending(&t);
+	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_uint_eq(c.disruptive_reenables, 15);
+	ck_assert_uint_eq(c.host_vectors, 16);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_noresize_incremental_grows_geometrically)
+{
+	struct libmsix_config cfg = test_config(2048);
+	struct libmsix_counters c;
+	struct tdev t;
+
+	cfg.policy = LIBMSIX_POLICY_INCREMENTAL;
+	cfg.bar_size[0] = TEST_BAR_SIZE(2048);
+	t = tdev_new_cfg(&cfg, 0, 0);
+	linux_bringup(&t);
+	libmsix_recorder_clear(t.rec);
+	unmask_ascending(&t);
+	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	/* 1 -> 2 -> 4 ... -> 2048: eleven growths, the first not disruptive. */
+	ck_assert_uint_eq(c.disruptive_reenables, 11);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 12);
+	ck_assert_uint_eq(c.host_vectors, 2048);
+	/* Each growth replayed every vector that was live before it. */
+	ck_assert_uint_eq(c.spurious_replays, 2047);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_noresize_auto_preallocates_used)
+{
+	struct libmsix_config cfg = test_config(64);
+	struct libmsix_counters c;
+	struct tdev t;
+
+	cfg.policy = LIBMSIX_POLICY_AUTO;
+	t = tdev_new_cfg(&cfg, 0, 0);
+	linux_bringup(&t);
+	unmask_ascending(&t);
+	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_uint_eq(c.disruptive_reenables, 0);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 1);
+	ck_assert_uint_eq(c.host_vectors, 64);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_function_mask_clear_is_one_commit)
+{
+	struct tdev t = tdev_new(64);
+
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE |
+						PCI_MSIX_FLAGS_MASKALL), 0);
+	for (uint32_t v = 0; v < t.n; v++) {
+		set_msg(&t, v, test_addr(v), test_data(v));
+		ck_assert_int_eq(set_vmask(&t, v, false), 0);
+	}
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_COMMIT), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 5), LIBMSIX_LATCHED);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_COMMIT), 1);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 1);
+	ck_assert_uint_eq(deliveries(&t), 1);
+	ck_assert_uint_eq(deliveries_of(&t, 5), 1);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_no_commit_when_nothing_changed)
+{
+	struct tdev t = tdev_new(4);
+
+	linux_bringup(&t);
+	libmsix_recorder_clear(t.rec);
+	/* Rewriting the same values, and masked-entry programming. */
+	ck_assert_int_eq(set_vmask(&t, 1, true), 0);
+	set_msg(&t, 1, test_addr(9), test_data(9));
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_backend_failure_on_unmask_rolls_back)
+{
+	struct tdev t = tdev_new(4);
+	struct libmsix_vector_info info;
+
+	linux_bringup(&t);
+	ck_assert_int_eq(libmsix_recorder_fail(t.rec, LIBMSIX_REC_COMMIT, 1,
+					       -EBUSY), 0);
+	ck_assert_int_eq(set_vmask(&t, 3, false), -EBUSY);
+	ck_assert_uint_eq(libmsix_recorder_host(t.rec, 3), 0);
+	ck_assert_int_eq(libmsix_vector_info(t.dev, 3, &info), 0);
+	ck_assert(!info.masked);
+	ck_assert(!info.live);
+	ck_assert_uint_eq(info.host, LIBMSIX_HOST_FAULT);
+	/* Blocked: latches, PBA shows it, nothing lost. */
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(libmsix_notify(t.dev, 3), LIBMSIX_LATCHED);
+	ck_assert(pba_bit(&t, 3));
+	ck_assert_int_eq(libmsix_retry(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 3), 1);
+	ck_assert(!pba_bit(&t, 3));
+	ck_assert_int_eq(libmsix_notify(t.dev, 3), LIBMSIX_DELIVERED);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_budget_exhaustion_faults_not_asserts)
+{
+	struct libmsix_config cfg = test_config(8);
+	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 2);
+	struct libmsix_counters c;
+
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&t, 1, false), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), -ENOSPC);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_uint_eq(c.faults, 1);
+	ck_assert_uint_eq(c.host_vectors, 2);
+	/* Free one: the guest masks vector 0 and the device unuses it. */
+	ck_assert_int_eq(libmsix_vector_unuse(t.dev, 0), 0);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(libmsix_retry(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 2), 1);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_transaction_batches_restore)
+{
+	struct tdev t = tdev_new(32);
+
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	for (uint32_t v = 0; v < t.n; v++) {
+		set_msg(&t, v, test_addr(v), test_data(v));
+		ck_assert_int_eq(set_vmask(&t, v, false), 0);
+	}
+	ck_assert_int_eq(libmsix_notify(t.dev, 9), LIBMSIX_LATCHED);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_COMMIT), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_COMMIT), 1);
+	ck_assert_uint_eq(deliveries_of(&t, 9), 1);
+	ck_assert_int_eq(libmsix_commit(t.dev), -EPERM);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_disable_releases_everything)
+{
+	struct tdev t = tdev_new(8);
+
+	linux_bringup(&t);
+	unmask_ascending(&t);
+	ck_assert_int_eq(set_msgctl(&t, 0), 0);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_uint_eq(libmsix_recorder_host(t.rec, v), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 0), LIBMSIX_DROPPED);
+	tdev_free(&t);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("engine");
+
+	tcase_add_test(tc, test_lazy_unmask_allocates_one_vector);
+	tcase_add_test(tc, test_mask_keeps_route_and_host_vector);
+	tcase_add_test(tc, test_noresize_lazy_grows_by_one);
+	tcase_add_test(tc, test_noresize_incremental_grows_geometrically);
+	tcase_add_test(tc, test_noresize_auto_preallocates_used);
+	tcase_add_test(tc, test_function_mask_clear_is_one_commit);
+	tcase_add_test(tc, test_no_commit_when_nothing_changed);
+	tcase_add_test(tc, test_backend_failure_on_unmask_rolls_back);
+	tcase_add_test(tc, test_budget_exhaustion_faults_not_asserts);
+	tcase_add_test(tc, test_transaction_batches_restore);
+	tcase_add_test(tc, test_disable_releases_everything);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(engine_suite());
+}
