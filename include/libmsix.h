@@ -487,6 +487,47 @@ LIBMSIX_EXPORT int libmsix_commit(struct libmsix_dev *dev);
 LIBMSIX_EXPORT int libmsix_retry(struct libmsix_dev *dev);
 
 /* ------------------------------------------------------------------------ */
+/* Snapshots (migration, save/restore)                                       */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * libmsix_save_size() - bytes libmsix_save() writes for @dev:
+ * 24 + 18 * N + 8 * ceil(N / 64). 0 for NULL.
+ */
+LIBMSIX_EXPORT size_t libmsix_save_size(const struct libmsix_dev *dev);
+
+/**
+ * libmsix_save() - serialise everything libmsix owns of the function: MSI-X
+ * Enable, Function Mask, Bus Master, every table entry, the PBA and the use
+ * counts. Format: a versioned little-endian blob (README, "Snapshots").
+ * @buf:  destination; @size: its size in bytes, >= libmsix_save_size().
+ * PBA bits of masked vectors whose interrupts wait at the host are polled
+ * in first, so nothing the backend caught is left behind.
+ * Return: bytes written; -EINVAL for NULL; -ENOSPC when @size is too small.
+ * Context: control threads; notify may run concurrently (a racing notify
+ * is either in the blob or delivered on the source). Calls back: poll.
+ */
+LIBMSIX_EXPORT long libmsix_save(struct libmsix_dev *dev, void *buf,
+				 size_t size);
+
+/**
+ * libmsix_load() - restore a blob from libmsix_save() into @dev, which
+ * must have the same N. The blob is untrusted input: magic, version, sizes,
+ * reserved bits (Vector Control bits 31:1, Message Address bits 1:0, PBA
+ * bits >= N, unknown flags) are all checked before anything changes.
+ * Restored use counts replace the current ones: a device model must not
+ * take its references again. All backend work is one commit; a vector
+ * restored live with its pending bit set is delivered once (unlike QEMU's
+ * virtio path, pending bits are never dropped on load).
+ * Return: 0; -EINVAL for a malformed blob or a different N (nothing
+ * changed); or a backend -errno (state restored; the vectors that could not
+ * go live stay blocked, see libmsix_fault_fn).
+ * Context: control threads. Calls back: backend ops, @fault, @intx.
+ */
+LIBMSIX_EXPORT int libmsix_load(struct libmsix_dev *dev, const void *buf,
+				size_t len);
+
+/* ------------------------------------------------------------------------ */
 /* Introspection                                                             */
 /* ------------------------------------------------------------------------ */
 
