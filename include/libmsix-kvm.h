@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmsix KVM backend: MSI-X vectors delivered into a KVM guest through GSI
+ * routes and irqfds (linux/kvm.h), or through KVM_SIGNAL_MSI alone.
+ *
+ * Two objects:
+ *
+ *   struct libmsix_kvm_vm  one per KVM VM: the VM's GSI route table. It is
+ *                          VM-wide because KVM_SET_GSI_ROUTING replaces the
+ *                          whole table: every upload must carry the routes
+ *                          of every device and the VMM's own (irqchip) routes.
+ *                          It owns the GSI pool and the budgets.
+ *   struct libmsix_kvm     one per device: a libmsix backend (pass
+ *                          libmsix_kvm_backend() to libmsix_dev_create()).
+ *
+ * Per vector with LIBMSIX_KVM_F_IRQFD: alloc reserves a GSI and creates the
+ * vector's eventfd; route stages an MSI routing entry (address, data) for the
+ * GSI; unmask assigns the irqfd (eventfd -> GSI); mask deassigns it; commit
+ * applies everything in one KVM_SET_GSI_ROUTING of the whole table when the
+ * table changed (none otherwise), with the irqfd ioctls ordered around it:
+ * deassign before a route disappears, assign only after the route exists
+ * (cloud-hypervisor #3827, #6348). Whoever produces the vector's interrupts
+ * (a VFIO trigger, vhost, an I/O thread) writes libmsix_kvm_vector_eventfd().
+ * Without LIBMSIX_KVM_F_IRQFD (emulated device models) a vector needs no GSI:
+ * libmsix_notify() delivers with KVM_SIGNAL_MSI.
+ *
+ * Threads: a libmsix_kvm_vm may be shared by devices on different threads;
+ * its functions take its own lock. Backend ops run under the libmsix device
+ * lock (see struct libmsix_backend_ops) and then take the VM lock; the VMM
+ * must not hold the VM in a callback of its own when calling back into it.
+ *
+ * Return convention as libmsix.h: 0 or -errno; on error nothing changed.
+ * docs/kvm.md describes the design, the measurements and the choices.
+ */
+#ifndef LIBMSIX_KVM_H
+#define LIBMSIX_KVM_H
+
+#include <linux/kvm.h>
+
+#include "libmsix.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct libmsix_kvm_vm;
+struct libmsix_kvm;
+
+/**
+ * libmsix_kvm_ioctl_fn - how libmsix issues an ioctl on the VM fd.
+ * @opaque:  struct libmsix_kvm_vm_config.ioctl_opaque.
+ * @fd:      the VM fd. @request, @arg: as ioctl(2).
+ * Return: the ioctl's non-negative result, or -errno.
+ * Must be thread-safe: KVM_SIGNAL_MSI is issued from libmsix_notify() on any
+ * thread. For tracing, sandboxed VMMs that forward ioctls, and tests.
+ */
+typedef int (*libmsix_kvm_ioctl_fn)(void *opaque, int fd, unsigned long request,
+				    void *arg);
+
+/**
+ * The VM has KVM's in-kernel PIC and IOAPIC (x86 KVM_CREATE_IRQCHIP): GSIs
+ * 0-23 are the VMM's, and KVM's default routes for them (40 entries: IOAPIC
+ * pins 0-23, PIC pins for 0-15) are kept in every upload until the VMM
+ * replaces them with libmsix_kvm_vm_set_routes().
+ */
+#define LIBMSIX_KVM_VM_X86_IRQCHIP (1u << 0)
+
+/**
+ * struct libmsix_kvm_vm_config - a VM's route table.
+ * @size:         sizeof(struct libmsix_kvm_vm_config) as compiled.
+ * @flags:        LIBMSIX_KVM_VM_*; unknown bits are -EINVAL.
+ * @vm_fd:        the KVM VM fd (KVM_CREATE_VM); not owned, must outlive the
+ *                object; the VM must have an in-kernel irqchip (full or
+ *                split) for irqfd and MSI routes.
+ * @max_routes:   0: the table holds what KVM_CHECK_EXTENSION(
+ *                KVM_CAP_IRQ_ROUTING) says (KVM_MAX_IRQ_ROUTES, 4096 on
+ *                x86); otherwise at most this many (GSIs and entries), e.g.
+ *                to leave room for routes the VMM sets behind libmsix's back
+ *                (it must not: the next upload would erase them).
+ * @ioctl:        NULL for ioctl(2); see libmsix_kvm_ioctl_fn.
+ * @ioctl_opaque: passed to @ioctl.
+ * @log, @log_level, @opaque: as struct libmsix_config (log sink, highest
+ *                syslog level, 0 = LOG_WARNING). Messages are rate-limited.
+ */
+struct libmsix_kvm_vm_config {
+	size_t size;
+	uint32_t flags;
+	int vm_fd;
+	uint32_t max_routes;
+	libmsix_kvm_ioctl_fn ioctl;
+	void *ioctl_opaque;
+	libmsix_log_fn log;
+	int log_level;
+	void *opaque;
+};
+
+/**
+ * libmsix_kvm_vm_create() - the route table of one VM, empty but for the
+ * routes LIBMSIX_KVM_VM_X86_IRQCHIP keeps. Nothing is uploaded yet.
+ * @cfg: copied. @out: receives the object.
+ * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags or a
+ * negative @vm_fd; -ENOTSUP when KVM lacks KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD
+ * or KVM_CAP_SIGNAL_MSI; -ENOSPC when the table cannot hold the irqchip
+ * routes; the -errno of KVM_CHECK_EXTENSION; -ENOMEM.
+ * Context: any thread. Calls: KVM_CHECK_EXTENSION on @vm_fd.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
+					 struct libmsix_kvm_vm **out);
+
+/**
+ * libmsix_kvm_vm_destroy() - free the table. Every libmsix_kvm of the VM
+ * must be destroyed first; otherwise this logs an error and frees nothing.
+ * Routes stay in KVM as last uploaded. NULL is allowed.
+ */
+LIBMSIX_EXPORT void libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm);
+
+/**
+ * libmsix_kvm_vm_reserve() - GSIs [@first, @first + @count) become the
+ * VMM's: no device gets them, and the VMM sets their routes with
+ * libmsix_kvm_vm_set_routes().
+ * Return: 0; -EINVAL for @count 0 or a range beyond the table; -EBUSY when a
+ * GSI in the range is already the VMM's or a device's; -ENOSPC when the
+ * range would take GSIs that device reservations count on.
+ * Context: any thread.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vm_reserve(struct libmsix_kvm_vm *vm,
+					  uint32_t first, uint32_t count);
+
+/**
+ * libmsix_kvm_vm_set_routes() - replace the VMM's own routes (irqchip pins,
+ * its own MSI routes) with @entries and upload the VM table once if it
+ * changed. Every entry's GSI must be reserved (libmsix_kvm_vm_reserve() or
+ * LIBMSIX_KVM_VM_X86_IRQCHIP). The routes are kept in every later upload.
+ * @entries: @nr entries as KVM_SET_GSI_ROUTING takes them; copied.
+ * Return: 0; -EINVAL for NULL with @nr > 0 or an entry on a GSI that is not
+ * the VMM's; -ENOSPC when devices' GSIs plus @nr exceed the table; -ENOMEM;
+ * or the -errno of KVM_SET_GSI_ROUTING (the old routes stay, in KVM too).
+ * Context: any thread. Calls: KVM_SET_GSI_ROUTING.
+ */
+LIBMSIX_EXPORT int
+libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
+			  const struct kvm_irq_routing_entry *entries,
+			  uint32_t nr);
+
+/**
+ * struct libmsix_kvm_budget - the VM's GSI budget (the 2011 Tsirkin/Kiszka
+ * thread: reserve up front, or overcommit knowingly and be told).
+ * @capacity:     routes the table holds (GSIs 0..capacity-1; as many entries).
+ * @vmm_gsis:     GSIs reserved by the VMM. @vmm_entries: its routes.
+ * @reserved:     GSIs devices reserved at creation (guaranteed to them).
+ * @demand:       GSIs devices would hold if the guest used every vector:
+ *                the sum of their N (irqfd devices only).
+ * @held:         GSIs devices hold now. @peak: most held at once.
+ * @available:    GSIs nobody holds or is guaranteed: what overcommitting
+ *                devices can still get.
+ * @overcommit:   demand beyond what reservations and @available can cover
+ *                (0: every vector of every device can get a GSI).
+ * @exhausted:    allocations refused (-ENOSPC) or served by fallback.
+ * @fallbacks:    vectors that went live with userspace injection.
+ * @uploads:      KVM_SET_GSI_ROUTING calls that succeeded. @upload_errors.
+ */
+struct libmsix_kvm_budget {
+	uint32_t capacity;
+	uint32_t vmm_gsis;
+	uint32_t vmm_entries;
+	uint32_t reserved;
+	uint32_t demand;
+	uint32_t held;
+	uint32_t peak;
+	uint32_t available;
+	uint32_t overcommit;
+	uint64_t exhausted;
+	uint64_t fallbacks;
+	uint64_t uploads;
+	uint64_t upload_errors;
+};
+
+/** libmsix_kvm_vm_budget() - fill @out. Return: 0; -EINVAL for NULL.
+ * Context: any thread. */
+LIBMSIX_EXPORT int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
+					 struct libmsix_kvm_budget *out);
+
+/* ------------------------------------------------------------------------ */
+/* Per device                                                                */
+/* ------------------------------------------------------------------------ */
+
+/** Vectors get a GSI, a route and an irqfd (needed by external producers). */
+#define LIBMSIX_KVM_F_IRQFD (1u << 0)
+/** Overcommit (Kiszka): allocate GSIs beyond @reserve from the VM's free
+ *  ones, lazily, at the risk of -ENOSPC (or fallback) at guest run time. */
+#define LIBMSIX_KVM_F_FORCE (1u << 1)
+/** When no GSI is left at run time, the vector goes live anyway with
+ *  userspace injection: its eventfd is not an irqfd; the VMM polls it and
+ *  calls libmsix_kvm_consume() + libmsix_notify() (KVM_SIGNAL_MSI). Without
+ *  this flag the vector stays blocked and libmsix's fault callback fires. */
+#define LIBMSIX_KVM_F_FALLBACK (1u << 2)
+
+/**
+ * libmsix_kvm_fallback_fn - vector @vector of the device went live without
+ * an irqfd (@fd >= 0: poll it) or left that state (@fd = -1: stop polling).
+ * Called after the commit that did it, with the libmsix device lock held;
+ * must not call into libmsix or this backend.
+ */
+typedef void (*libmsix_kvm_fallback_fn)(void *opaque, uint32_t vector, int fd);
+
+/**
+ * struct libmsix_kvm_config - one device on a VM.
+ * @size:        sizeof(struct libmsix_kvm_config) as compiled.
+ * @flags:       LIBMSIX_KVM_F_*; unknown bits are -EINVAL.
+ * @nr_vectors:  N of the device, 1..2048.
+ * @reserve:     GSIs reserved for the device now, 0..@nr_vectors (irqfd
+ *               devices only; 0 needs LIBMSIX_KVM_F_FORCE). Without FORCE it
+ *               is also the device's limit: libmsix faults vectors beyond it.
+ * @fallback:    optional, see libmsix_kvm_fallback_fn. @opaque: for it.
+ */
+struct libmsix_kvm_config {
+	size_t size;
+	uint32_t flags;
+	uint32_t nr_vectors;
+	uint32_t reserve;
+	libmsix_kvm_fallback_fn fallback;
+	void *opaque;
+};
+
+/**
+ * libmsix_kvm_create() - a backend for one device of @vm.
+ * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags, N outside
+ * 1..2048, @reserve > N, @reserve > 0 without LIBMSIX_KVM_F_IRQFD, a GSI
+ * budget of 0 (no @reserve, no FORCE) for an irqfd device, or FORCE or
+ * FALLBACK without IRQFD; -ENOSPC when the VM cannot guarantee @reserve GSIs
+ * (Tsirkin: fail at setup, not at guest run time); -ENOMEM.
+ * Context: any thread.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
+				      const struct libmsix_kvm_config *cfg,
+				      struct libmsix_kvm **out);
+
+/**
+ * libmsix_kvm_destroy() - deassign the device's irqfds, remove its routes
+ * (one upload if any remain), free its GSIs, close its eventfds, free it.
+ * Call after libmsix_dev_destroy() of the device using it. NULL is allowed.
+ */
+LIBMSIX_EXPORT void libmsix_kvm_destroy(struct libmsix_kvm *kvm);
+
+/** libmsix_kvm_backend() - the backend to pass to libmsix_dev_create(). */
+LIBMSIX_EXPORT struct libmsix_backend *
+libmsix_kvm_backend(struct libmsix_kvm *kvm);
+
+/**
+ * libmsix_kvm_vector_eventfd() - the eventfd a producer writes to raise
+ * @vector: the irqfd while the vector is live, caught by libmsix while it is
+ * masked (libmsix_backend_ops.poll), polled by the VMM in fallback. Owned by
+ * libmsix; valid from the alloc op (staged or committed) until its release
+ * commits. Return: the fd; -EINVAL for @vector >= N; -ENOENT when the vector
+ * holds no host vector. Context: under the device lock, or while no libmsix
+ * call on the device runs.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vector_eventfd(struct libmsix_kvm *kvm,
+					      uint32_t vector);
+
+/**
+ * libmsix_kvm_vector_gsi() - the GSI @vector holds (committed or staged).
+ * Return: 0..capacity-1; -EINVAL for @vector >= N; -ENOENT when it has none
+ * (no host vector, or fallback). Context: as libmsix_kvm_vector_eventfd().
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vector_gsi(struct libmsix_kvm *kvm,
+					  uint32_t vector);
+
+/**
+ * libmsix_kvm_consume() - read (non-blocking) the eventfd of @vector, which
+ * the VMM saw readable while the vector is in fallback.
+ * Return: 1 when an interrupt was waiting (then call libmsix_notify() for
+ * the vector: it delivers with KVM_SIGNAL_MSI, or latches while masked);
+ * 0 when none; -EINVAL for @vector >= N; -ENOENT when it has no eventfd;
+ * -EBUSY when the vector's eventfd is an assigned irqfd (KVM consumes it).
+ * Context: any thread but concurrently with a commit of the device.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_consume(struct libmsix_kvm *kvm,
+				       uint32_t vector);
+
+/**
+ * struct libmsix_kvm_counters - what the device's backend did (monotonic
+ * unless said otherwise).
+ * @route_uploads:   KVM_SET_GSI_ROUTING calls made by this device's commits
+ *                   (rollback re-uploads included).
+ * @irqfd_assign, @irqfd_deassign: KVM_IRQFD calls.
+ * @signal_msi:      KVM_SIGNAL_MSI calls. @signal_msi_unmatched: those that
+ *                   returned 0: no vCPU matched the message's destination
+ *                   (counted as delivered: a real MSI to nobody is lost too).
+ * @caught:          interrupts found in a masked vector's eventfd.
+ * @gsis:            GSIs held now (not monotonic). @fallback_vectors: vectors
+ *                   in fallback now (not monotonic).
+ * @exhausted:       allocations that found no GSI. @errors: ioctls that failed.
+ */
+struct libmsix_kvm_counters {
+	uint64_t route_uploads;
+	uint64_t irqfd_assign;
+	uint64_t irqfd_deassign;
+	uint64_t signal_msi;
+	uint64_t signal_msi_unmatched;
+	uint64_t caught;
+	uint64_t gsis;
+	uint64_t fallback_vectors;
+	uint64_t exhausted;
+	uint64_t errors;
+};
+
+/** libmsix_kvm_get_counters() - fill @out. Return: 0; -EINVAL for NULL.
+ * Context: any thread (values are read without a lock). */
+LIBMSIX_EXPORT int libmsix_kvm_get_counters(struct libmsix_kvm *kvm,
+					    struct libmsix_kvm_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBMSIX_KVM_H */

@@ -1,0 +1,1151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * KVM backend: a VM-wide GSI route table and, per device, the libmsix
+ * backend ops mapped onto KVM_SET_GSI_ROUTING, KVM_IRQFD and KVM_SIGNAL_MSI.
+ *
+ * One event, one path. The guest unmasks vector 7 of an irqfd device:
+ *   engine: alloc(7,1) -> take a GSI from the pool, create the eventfd;
+ *           route(7,msg) -> stage an MSI entry for the GSI;
+ *           unmask(7) -> stage "irqfd assigned";
+ *           commit -> (deassign nothing) -> one KVM_SET_GSI_ROUTING with
+ *           every route of the VM -> drain the eventfd, KVM_IRQFD assign.
+ *   then the engine polls (poll(): what the drain caught is a pending bit)
+ *   and replays through deliver() = KVM_SIGNAL_MSI.
+ *
+ * Each vector keeps two copies of its state: the committed one (what KVM
+ * has) and the staged one. Staging ops change only the staged copy, except
+ * that GSIs and eventfds are taken at once (other devices of the VM stage
+ * concurrently and must not get the same GSI) and given back by abort.
+ * Invariant: outside a transaction the staged copy equals the committed one.
+ *
+ * The order of ioctls in a commit is what keeps hosts alive and interrupts
+ * from getting lost:
+ *   1. KVM_IRQFD deassign of every irqfd that goes away or moves, before the
+ *      upload that may remove its route (cloud-hypervisor #3827: an AMD host
+ *      panicked in svm_update_pi_irte when a route vanished under an irqfd).
+ *   2. One KVM_SET_GSI_ROUTING, only if this device's routes changed.
+ *   3. KVM_IRQFD assign, only once the route exists (#6348); an eventfd
+ *      signalled while its GSI has no route is consumed and lost (observed
+ *      on 6.1 and 6.12), so an irqfd never points at a GSI without a route.
+ * A failure at any step undoes the earlier steps in reverse order.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <bsd/bitstring.h>
+
+#include "libmsix-kvm.h"
+#include "internal.h"
+
+/* Per-vector flags, staged (st_fl) and committed (fl). */
+#define KV_HOST 0x1u	 /* holds a host vector: an eventfd, and a GSI */
+#define KV_FALLBACK 0x2u /* ... without a GSI: userspace injection */
+#define KV_ROUTED 0x4u	 /* an MSI route for the GSI */
+#define KV_IRQFD 0x8u	 /* the eventfd is assigned as irqfd of the GSI */
+
+/* Scratch marks of one commit: for undo, and for the fallback callback. */
+#define DONE_DEASSIGN 0x1u
+#define DONE_ASSIGN 0x2u
+#define DONE_NOTE 0x4u
+
+/* The x86 in-kernel irqchip: IOAPIC pins 0-23, PIC pins for GSIs 0-15. */
+#define X86_IRQCHIP_GSIS 24u
+#define X86_PIC_GSIS 16u
+
+struct kvec {
+	int32_t gsi, st_gsi; /* -1: none */
+	int efd, st_efd;     /* -1: none */
+	uint8_t fl, st_fl;
+	uint8_t done;
+	atomic_bool caught; /* drained from the eventfd, not yet polled */
+	struct libmsix_msg msg, st_msg;
+};
+
+struct kvm_counters {
+	_Atomic uint64_t route_uploads, irqfd_assign, irqfd_deassign;
+	_Atomic uint64_t signal_msi, signal_msi_unmatched, caught;
+	_Atomic uint64_t exhausted, errors;
+};
+
+struct libmsix_kvm {
+	struct libmsix_backend be;
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *next; /* the VM's device list */
+	uint32_t flags;
+	uint32_t n;
+	uint32_t reserve;
+	uint32_t held;		  /* GSIs taken from the pool, staged or not */
+	uint32_t fallback_count;  /* vectors in fallback, committed */
+	libmsix_kvm_fallback_fn fallback;
+	void *opaque;
+	bool logged_exhausted;
+	uint32_t dirty_lo, dirty_hi; /* [lo, hi) of vectors staged since commit */
+	bitstr_t *dirty;
+	struct kvm_counters cnt;
+	struct kvec v[];
+};
+
+struct libmsix_kvm_vm {
+	struct libmsix_kvm_vm_config cfg;
+	pthread_mutex_t lock;
+	uint32_t cap;		/* GSIs 0..cap-1, at most cap entries */
+	bitstr_t *taken;	/* GSIs the VMM or a device holds */
+	bitstr_t *vmm;		/* GSIs reserved by the VMM */
+	uint32_t nr_vmm_gsis;
+	struct kvm_irq_routing_entry *vmm_routes;
+	uint32_t nr_vmm_routes;
+	struct kvm_irq_routing *buf; /* upload buffer for cap entries */
+	struct libmsix_kvm *devs;
+	uint32_t claimed;	/* sum over devices of max(reserve, held) */
+	uint32_t reserved, demand, held, peak;
+	uint64_t exhausted, fallbacks, uploads, upload_errors;
+	uint64_t log_count;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Plumbing                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int vm_ioctl(struct libmsix_kvm_vm *vm, unsigned long req, void *arg)
+{
+	int r;
+
+	if (vm->cfg.ioctl)
+		return vm->cfg.ioctl(vm->cfg.ioctl_opaque, vm->cfg.vm_fd, req,
+				     arg);
+	r = ioctl(vm->cfg.vm_fd, req, arg);
+	return r < 0 ? -errno : r;
+}
+
+/* First four messages, then every 2^k-th: a guest can cause exhaustion. */
+static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
+	LIBMSIX_PRINTF(3, 4);
+static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
+{
+	int max = vm->cfg.log_level ? vm->cfg.log_level : LOG_WARNING;
+	uint64_t n = ++vm->log_count;
+	char buf[256];
+	va_list ap;
+
+	if (!vm->cfg.log || level > max || (n > 4 && (n & (n - 1))))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	vm->cfg.log(vm->cfg.opaque, level, buf);
+}
+
+static struct libmsix_kvm *to_kvm(struct libmsix_backend *be)
+{
+	return container_of(be, struct libmsix_kvm, be);
+}
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+/* GSIs devices may hold together: the table minus what the VMM uses. */
+static uint32_t dev_capacity(const struct libmsix_kvm_vm *vm)
+{
+	uint32_t vmm = max_u32(vm->nr_vmm_gsis, vm->nr_vmm_routes);
+
+	return vm->cap > vmm ? vm->cap - vmm : 0;
+}
+
+static uint32_t available(const struct libmsix_kvm_vm *vm)
+{
+	uint32_t c = dev_capacity(vm);
+
+	return c > vm->claimed ? c - vm->claimed : 0;
+}
+
+static void mark_dirty(struct libmsix_kvm *k, uint32_t v)
+{
+	bit_set(k->dirty, (int)v);
+	if (v < k->dirty_lo)
+		k->dirty_lo = v;
+	if (v + 1 > k->dirty_hi)
+		k->dirty_hi = v + 1;
+}
+
+#define FOR_DIRTY(k, v)                                        \
+	for (uint32_t v = (k)->dirty_lo; v < (k)->dirty_hi; v++) \
+		if (bit_test((k)->dirty, (int)v))
+
+/* ------------------------------------------------------------------------ */
+/* The GSI pool (VM lock held)                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Take a GSI for device @k. Within its reservation the GSI is guaranteed
+ * (the reservation is part of vm->claimed); beyond it only with FORCE and
+ * only from what nobody holds or is guaranteed.
+ */
+static int gsi_take(struct libmsix_kvm_vm *vm, struct libmsix_kvm *k)
+{
+	uint32_t before = max_u32(k->reserve, k->held);
+	uint32_t after = max_u32(k->reserve, k->held + 1);
+	int gsi;
+
+	if (k->held >= k->reserve && !(k->flags & LIBMSIX_KVM_F_FORCE))
+		return -ENOSPC;
+	if (after - before > available(vm))
+		return -ENOSPC;
+	bit_ffc(vm->taken, (int)vm->cap, &gsi);
+	if (gsi < 0)
+		return -ENOSPC;
+	bit_set(vm->taken, gsi);
+	vm->claimed += after - before;
+	k->held++;
+	vm->held++;
+	if (vm->held > vm->peak)
+		vm->peak = vm->held;
+	return gsi;
+}
+
+static void gsi_put(struct libmsix_kvm_vm *vm, struct libmsix_kvm *k, int gsi)
+{
+	uint32_t before = max_u32(k->reserve, k->held);
+	uint32_t after = max_u32(k->reserve, k->held - 1);
+
+	bit_clear(vm->taken, gsi);
+	vm->claimed -= before - after;
+	k->held--;
+	vm->held--;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Uploads and irqfds                                                        */
+/* ------------------------------------------------------------------------ */
+
+static bool routed(uint8_t fl, int32_t gsi)
+{
+	return (fl & KV_ROUTED) && gsi >= 0;
+}
+
+/*
+ * Upload the whole table: the VMM's routes, every device's committed routes,
+ * and @staged's staged routes in place of its committed ones (NULL: only
+ * committed state, e.g. to undo a failed commit). VM lock held.
+ */
+static int upload(struct libmsix_kvm_vm *vm, struct libmsix_kvm *staged)
+{
+	struct kvm_irq_routing *t = vm->buf;
+	uint32_t nr = vm->nr_vmm_routes;
+	int r;
+
+	memcpy(t->entries, vm->vmm_routes, nr * sizeof(t->entries[0]));
+	for (struct libmsix_kvm *d = vm->devs; d; d = d->next) {
+		for (uint32_t v = 0; v < d->n; v++) {
+			const struct kvec *x = &d->v[v];
+			bool st = d == staged;
+			uint8_t fl = st ? x->st_fl : x->fl;
+			int32_t gsi = st ? x->st_gsi : x->gsi;
+			const struct libmsix_msg *m = st ? &x->st_msg : &x->msg;
+			struct kvm_irq_routing_entry *e;
+
+			if (!routed(fl, gsi))
+				continue;
+			if (nr == vm->cap) /* the pool makes this impossible */
+				return -ENOSPC;
+			e = &t->entries[nr++];
+			memset(e, 0, sizeof(*e));
+			e->gsi = (uint32_t)gsi;
+			e->type = KVM_IRQ_ROUTING_MSI;
+			e->u.msi.address_lo = (uint32_t)m->address;
+			e->u.msi.address_hi = (uint32_t)(m->address >> 32);
+			e->u.msi.data = m->data;
+		}
+	}
+	t->nr = nr;
+	t->flags = 0;
+	r = vm_ioctl(vm, KVM_SET_GSI_ROUTING, t);
+	if (r < 0) {
+		vm->upload_errors++;
+		vm_log(vm, LOG_ERR,
+		       "libmsix-kvm: KVM_SET_GSI_ROUTING of %u entries failed: %s",
+		       nr, strerror(-r));
+		return r;
+	}
+	vm->uploads++;
+	if (staged)
+		cnt_inc(&staged->cnt.route_uploads);
+	return 0;
+}
+
+static int irqfd(struct libmsix_kvm *k, int efd, int32_t gsi, bool assign)
+{
+	struct kvm_irqfd req;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.fd = (uint32_t)efd;
+	req.gsi = (uint32_t)gsi;
+	req.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN;
+	r = vm_ioctl(k->vm, KVM_IRQFD, &req);
+	cnt_inc(assign ? &k->cnt.irqfd_assign : &k->cnt.irqfd_deassign);
+	if (r < 0) {
+		cnt_inc(&k->cnt.errors);
+		vm_log(k->vm, LOG_ERR,
+		       "libmsix-kvm: KVM_IRQFD %s of GSI %d failed: %s",
+		       assign ? "assign" : "deassign", gsi, strerror(-r));
+	}
+	return r < 0 ? r : 0;
+}
+
+/* Read an eventfd without blocking: 1 if it had a count, 0 if not. */
+static int drain(int efd)
+{
+	uint64_t val;
+	ssize_t r = read(efd, &val, sizeof(val));
+
+	if (r == (ssize_t)sizeof(val))
+		return 1;
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	return r < 0 ? -errno : -EIO;
+}
+
+static bool same_irqfd(const struct kvec *x)
+{
+	return (x->fl & KV_IRQFD) && (x->st_fl & KV_IRQFD) &&
+	       x->gsi == x->st_gsi && x->efd == x->st_efd;
+}
+
+static bool same_route(const struct kvec *x)
+{
+	bool a = routed(x->fl, x->gsi), b = routed(x->st_fl, x->st_gsi);
+
+	if (a != b)
+		return false;
+	return !a || (x->gsi == x->st_gsi &&
+		      x->msg.address == x->st_msg.address &&
+		      x->msg.data == x->st_msg.data);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Staging ops (device lock held)                                            */
+/* ------------------------------------------------------------------------ */
+
+static bool range_ok(const struct libmsix_kvm *k, uint32_t start,
+		     uint32_t count)
+{
+	return count > 0 && start < k->n && count <= k->n - start;
+}
+
+/* Give back what vector @x took in this transaction (VM lock held). */
+static void unstage_host(struct libmsix_kvm *k, struct kvec *x)
+{
+	if (x->st_gsi >= 0 && x->st_gsi != x->gsi)
+		gsi_put(k->vm, k, x->st_gsi);
+	if (x->st_efd >= 0 && x->st_efd != x->efd)
+		close(x->st_efd);
+	x->st_gsi = -1;
+	x->st_efd = -1;
+	x->st_fl = 0;
+}
+
+static void note_exhausted(struct libmsix_kvm *k, uint32_t v, bool fallback)
+{
+	struct libmsix_kvm_vm *vm = k->vm;
+
+	cnt_inc(&k->cnt.exhausted);
+	vm->exhausted++;
+	if (k->logged_exhausted)
+		return;
+	k->logged_exhausted = true;
+	vm_log(vm, LOG_WARNING,
+	       "libmsix-kvm: no GSI for vector %u (device reserve %u, %u held, "
+	       "%u of %u GSIs available to devices): %s; counted from now on",
+	       v, k->reserve, k->held, available(vm), dev_capacity(vm),
+	       fallback ? "userspace injection (fallback)"
+			: "the vector stays blocked");
+}
+
+static int kvm_alloc(struct libmsix_backend *be, uint32_t start,
+		     uint32_t count)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct libmsix_kvm_vm *vm = k->vm;
+	int err = 0;
+
+	if (!range_ok(k, start, count))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	for (uint32_t v = start; v < start + count && !err; v++) {
+		struct kvec *x = &k->v[v];
+		int gsi;
+
+		if (x->st_fl & KV_HOST) {
+			err = -EINVAL; /* contract: alloc of a held vector */
+			break;
+		}
+		mark_dirty(k, v);
+		if (x->fl & KV_HOST) {
+			/* Released earlier in this transaction: keep it. */
+			x->st_gsi = x->gsi;
+			x->st_efd = x->efd;
+			x->st_fl = x->fl & (KV_HOST | KV_FALLBACK);
+			continue;
+		}
+		gsi = gsi_take(vm, k);
+		if (gsi == -ENOSPC) {
+			bool fb = k->flags & LIBMSIX_KVM_F_FALLBACK;
+
+			note_exhausted(k, v, fb);
+			if (!fb) {
+				err = -ENOSPC;
+				break;
+			}
+		}
+		x->st_gsi = gsi >= 0 ? gsi : -1;
+		x->st_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (x->st_efd < 0) {
+			err = -errno;
+			x->st_efd = -1;
+			unstage_host(k, x);
+			vm_log(vm, LOG_ERR, "libmsix-kvm: eventfd: %s",
+			       strerror(-err));
+			break;
+		}
+		x->st_fl = KV_HOST | (gsi < 0 ? KV_FALLBACK : 0);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+static int kvm_release(struct libmsix_backend *be, uint32_t start,
+		       uint32_t count)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+
+	if (!range_ok(k, start, count))
+		return -EINVAL;
+	for (uint32_t v = start; v < start + count; v++)
+		if (!(k->v[v].st_fl & KV_HOST))
+			return -EINVAL;
+	pthread_mutex_lock(&k->vm->lock);
+	for (uint32_t v = start; v < start + count; v++) {
+		/* Also drops a route and irqfd left staged: the commit orders
+		 * the deassign before the upload either way. */
+		mark_dirty(k, v);
+		unstage_host(k, &k->v[v]);
+	}
+	pthread_mutex_unlock(&k->vm->lock);
+	return 0;
+}
+
+static int kvm_route(struct libmsix_backend *be, uint32_t v,
+		     const struct libmsix_msg *msg)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct kvec *x;
+
+	if (v >= k->n || !msg || !(k->v[v].st_fl & KV_HOST))
+		return -EINVAL;
+	x = &k->v[v];
+	mark_dirty(k, v);
+	x->st_msg = *msg;
+	x->st_fl |= KV_ROUTED;
+	return 0;
+}
+
+static int kvm_unroute(struct libmsix_backend *be, uint32_t v)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+
+	if (v >= k->n)
+		return -EINVAL;
+	mark_dirty(k, v);
+	/* An irqfd cannot outlive its route (#3827). */
+	k->v[v].st_fl &= (uint8_t)~(KV_ROUTED | KV_IRQFD);
+	return 0;
+}
+
+static int kvm_mask(struct libmsix_backend *be, uint32_t v)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+
+	if (v >= k->n)
+		return -EINVAL;
+	mark_dirty(k, v);
+	k->v[v].st_fl &= (uint8_t)~KV_IRQFD;
+	return 0;
+}
+
+static int kvm_unmask(struct libmsix_backend *be, uint32_t v)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct kvec *x;
+
+	if (v >= k->n)
+		return -EINVAL;
+	x = &k->v[v];
+	if (!(x->st_fl & KV_HOST))
+		return -EINVAL;
+	if (x->st_fl & KV_FALLBACK)
+		return 0; /* live through libmsix_notify(): nothing to assign */
+	if (!(x->st_fl & KV_ROUTED))
+		return -EINVAL; /* assign only after the route exists (#6348) */
+	mark_dirty(k, v);
+	x->st_fl |= KV_IRQFD;
+	return 0;
+}
+
+/* Staged state back to committed: what abort and a failed commit leave. */
+static void unstage_all(struct libmsix_kvm *k)
+{
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		unstage_host(k, x);
+		x->st_gsi = x->gsi;
+		x->st_efd = x->efd;
+		x->st_fl = x->fl;
+		x->st_msg = x->msg;
+		x->done = 0;
+		bit_clear(k->dirty, (int)v);
+	}
+	k->dirty_lo = k->n;
+	k->dirty_hi = 0;
+}
+
+static void kvm_abort(struct libmsix_backend *be)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+
+	pthread_mutex_lock(&k->vm->lock);
+	unstage_all(k);
+	pthread_mutex_unlock(&k->vm->lock);
+}
+
+/*
+ * Undo a failed commit in reverse order: deassign what step 3 assigned,
+ * upload the committed table again if step 2 changed it, re-assign what
+ * step 1 deassigned. VM lock held.
+ */
+static void undo_commit(struct libmsix_kvm *k, bool uploaded)
+{
+	struct libmsix_kvm_vm *vm = k->vm;
+	bool table_ok = true;
+
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		if (x->done & DONE_ASSIGN)
+			irqfd(k, x->st_efd, x->st_gsi, false);
+		x->done &= (uint8_t)~DONE_ASSIGN;
+	}
+	if (uploaded && upload(vm, NULL) < 0) {
+		table_ok = false;
+		vm_log(vm, LOG_CRIT,
+		       "libmsix-kvm: cannot restore the route table after a "
+		       "failed commit; KVM keeps the new routes");
+	}
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		if (!(x->done & DONE_DEASSIGN))
+			continue;
+		x->done = 0;
+		/* Never assign onto a GSI whose route KVM no longer has. */
+		if ((table_ok || (routed(x->st_fl, x->st_gsi) &&
+				  x->st_gsi == x->gsi)) &&
+		    irqfd(k, x->efd, x->gsi, true) == 0)
+			continue;
+		vm_log(vm, LOG_CRIT,
+		       "libmsix-kvm: vector %u lost its irqfd in a rollback; "
+		       "its interrupts wait in its eventfd", v);
+		x->fl &= (uint8_t)~KV_IRQFD;
+	}
+}
+
+struct fallback_note {
+	uint32_t vector;
+	int fd;
+};
+
+static int kvm_commit(struct libmsix_backend *be)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct libmsix_kvm_vm *vm = k->vm;
+	bool table_changed = false, uploaded = false;
+	int err = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	FOR_DIRTY(k, v) {
+		if (!same_route(&k->v[v]))
+			table_changed = true;
+	}
+
+	/* 1. Deassign before any route can disappear. */
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		if (!(x->fl & KV_IRQFD) || same_irqfd(x))
+			continue;
+		err = irqfd(k, x->efd, x->gsi, false);
+		if (err)
+			goto fail;
+		x->done |= DONE_DEASSIGN;
+	}
+
+	/* 2. One upload of the whole table, only if it changed. */
+	if (table_changed) {
+		err = upload(vm, k);
+		if (err) {
+			cnt_inc(&k->cnt.errors);
+			goto fail;
+		}
+		uploaded = true;
+	}
+
+	/* 3. Assign once the route exists. What the eventfd holds from while
+	 * the vector was masked is read first and handed to poll(), so the
+	 * engine replays it exactly once (assign would inject it and leave the
+	 * eventfd readable: a stale pending bit for the next poll). */
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		if (!(x->st_fl & KV_IRQFD) || same_irqfd(x))
+			continue;
+		if (drain(x->st_efd) > 0) {
+			atomic_store(&x->caught, true);
+			cnt_inc(&k->cnt.caught);
+		}
+		err = irqfd(k, x->st_efd, x->st_gsi, true);
+		if (err)
+			goto fail;
+		x->done |= DONE_ASSIGN;
+	}
+
+	/* Done: give back what the committed state no longer holds. */
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+		bool fb_was = x->fl & KV_FALLBACK, fb_now = x->st_fl & KV_FALLBACK;
+
+		x->done = 0;
+		if (x->gsi >= 0 && x->gsi != x->st_gsi)
+			gsi_put(vm, k, x->gsi);
+		if (x->efd >= 0 && x->efd != x->st_efd) {
+			close(x->efd);
+			atomic_store(&x->caught, false);
+		}
+		if (fb_now && (!fb_was || x->efd != x->st_efd)) {
+			vm->fallbacks += !fb_was;
+			k->fallback_count += !fb_was;
+			x->done = DONE_NOTE;
+		} else if (fb_was && !fb_now) {
+			k->fallback_count--;
+			x->done = DONE_NOTE;
+		}
+		x->gsi = x->st_gsi;
+		x->efd = x->st_efd;
+		x->fl = x->st_fl;
+		x->msg = x->st_msg;
+	}
+	pthread_mutex_unlock(&vm->lock);
+
+	/* Tell the VMM which eventfds to poll now, without the VM lock. */
+	FOR_DIRTY(k, v) {
+		struct kvec *x = &k->v[v];
+
+		if ((x->done & DONE_NOTE) && k->fallback)
+			k->fallback(k->opaque, v,
+				    (x->fl & KV_FALLBACK) ? x->efd : -1);
+		x->done = 0;
+		bit_clear(k->dirty, (int)v);
+	}
+	k->dirty_lo = k->n;
+	k->dirty_hi = 0;
+	return 0;
+
+fail:
+	undo_commit(k, uploaded);
+	unstage_all(k);
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Delivery and polling                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Notify path: the table's message as the engine read it (R41: a message
+ * rewritten while unmasked takes effect for emulated delivery at once), not
+ * the route's, which changes only at the next unmask. KVM_SIGNAL_MSI returns
+ * 0 when no vCPU matches the destination. A real device's MSI to nobody is
+ * lost as well and the device is not told, so 0 counts as delivered: making
+ * it an error would latch the pending bit and replay it forever.
+ */
+static int kvm_deliver(struct libmsix_backend *be, uint32_t v,
+		       const struct libmsix_msg *msg)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct kvm_msi m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.address_lo = (uint32_t)msg->address;
+	m.address_hi = (uint32_t)(msg->address >> 32);
+	m.data = msg->data;
+	r = vm_ioctl(k->vm, KVM_SIGNAL_MSI, &m);
+	cnt_inc(&k->cnt.signal_msi);
+	if (r < 0) {
+		cnt_inc(&k->cnt.errors);
+		return r;
+	}
+	if (r == 0)
+		cnt_inc(&k->cnt.signal_msi_unmatched);
+	return 0;
+}
+
+/* A masked vector: did its producer signal it meanwhile? */
+static int kvm_poll(struct libmsix_backend *be, uint32_t v)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct kvec *x;
+	int r;
+
+	if (v >= k->n)
+		return -EINVAL;
+	x = &k->v[v];
+	if (atomic_exchange(&x->caught, false))
+		return 1;
+	if (!(x->fl & KV_HOST) || x->efd < 0 || (x->fl & KV_IRQFD))
+		return 0; /* an assigned irqfd: KVM consumes the eventfd */
+	r = drain(x->efd);
+	if (r > 0)
+		cnt_inc(&k->cnt.caught);
+	return r;
+}
+
+static const struct libmsix_backend_ops kvm_irqfd_ops = {
+	.size = sizeof(struct libmsix_backend_ops),
+	.alloc = kvm_alloc,
+	.release = kvm_release,
+	.route = kvm_route,
+	.unroute = kvm_unroute,
+	.mask = kvm_mask,
+	.unmask = kvm_unmask,
+	.commit = kvm_commit,
+	.abort = kvm_abort,
+	.deliver = kvm_deliver,
+	.poll = kvm_poll,
+};
+
+/* Emulated device models: no GSI, no route; masking is libmsix's own. */
+static const struct libmsix_backend_ops kvm_msi_ops = {
+	.size = sizeof(struct libmsix_backend_ops),
+	.deliver = kvm_deliver,
+};
+
+/* ------------------------------------------------------------------------ */
+/* VM objects                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void x86_irqchip_routes(struct kvm_irq_routing_entry *e)
+{
+	uint32_t n = 0;
+
+	for (uint32_t gsi = 0; gsi < X86_IRQCHIP_GSIS; gsi++) {
+		memset(&e[n], 0, sizeof(e[n]));
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e[n].u.irqchip.pin = gsi;
+		n++;
+		if (gsi >= X86_PIC_GSIS)
+			continue;
+		memset(&e[n], 0, sizeof(e[n]));
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip =
+			gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		e[n].u.irqchip.pin = gsi % 8;
+		n++;
+	}
+}
+
+static void vm_free(struct libmsix_kvm_vm *vm)
+{
+	free(vm->taken);
+	free(vm->vmm);
+	free(vm->vmm_routes);
+	free(vm->buf);
+	free(vm);
+}
+
+int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
+			  struct libmsix_kvm_vm **out)
+{
+	struct libmsix_kvm_vm *vm;
+	int cap, r;
+
+	if (!cfg || !out || cfg->size < sizeof(*cfg) ||
+	    (cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP) || cfg->vm_fd < 0)
+		return -EINVAL;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *cfg;
+	cap = vm_ioctl(vm, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_IRQ_ROUTING);
+	if (cap <= 0) {
+		r = cap < 0 ? cap : -ENOTSUP;
+		goto fail;
+	}
+	r = vm_ioctl(vm, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_IRQFD);
+	if (r > 0)
+		r = vm_ioctl(vm, KVM_CHECK_EXTENSION,
+			     (void *)(long)KVM_CAP_SIGNAL_MSI);
+	if (r <= 0) {
+		r = r < 0 ? r : -ENOTSUP;
+		goto fail;
+	}
+	vm->cap = (uint32_t)cap;
+	if (cfg->max_routes && cfg->max_routes < vm->cap)
+		vm->cap = cfg->max_routes;
+	vm->taken = bit_alloc((int)vm->cap);
+	vm->vmm = bit_alloc((int)vm->cap);
+	vm->buf = calloc(1, sizeof(*vm->buf) +
+				    vm->cap * sizeof(vm->buf->entries[0]));
+	r = -ENOMEM;
+	if (!vm->taken || !vm->vmm || !vm->buf)
+		goto fail;
+	if (cfg->flags & LIBMSIX_KVM_VM_X86_IRQCHIP) {
+		uint32_t nr = X86_IRQCHIP_GSIS + X86_PIC_GSIS;
+
+		r = -ENOSPC;
+		if (vm->cap < nr)
+			goto fail;
+		r = -ENOMEM;
+		vm->vmm_routes = calloc(nr, sizeof(*vm->vmm_routes));
+		if (!vm->vmm_routes)
+			goto fail;
+		x86_irqchip_routes(vm->vmm_routes);
+		vm->nr_vmm_routes = nr;
+		bit_nset(vm->taken, 0, (int)X86_IRQCHIP_GSIS - 1);
+		bit_nset(vm->vmm, 0, (int)X86_IRQCHIP_GSIS - 1);
+		vm->nr_vmm_gsis = X86_IRQCHIP_GSIS;
+	}
+	pthread_mutex_init(&vm->lock, NULL);
+	*out = vm;
+	return 0;
+fail:
+	vm_free(vm);
+	return r;
+}
+
+void libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->devs) {
+		vm_log(vm, LOG_ERR,
+		       "libmsix-kvm: VM destroyed with devices attached; not freed");
+		return;
+	}
+	pthread_mutex_destroy(&vm->lock);
+	vm_free(vm);
+}
+
+int libmsix_kvm_vm_reserve(struct libmsix_kvm_vm *vm, uint32_t first,
+			   uint32_t count)
+{
+	int err = 0;
+
+	if (!vm || count == 0 || first >= vm->cap || count > vm->cap - first)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	for (uint32_t g = first; g < first + count && !err; g++)
+		if (bit_test(vm->taken, (int)g))
+			err = -EBUSY;
+	/* Device reservations are guaranteed: the VMM cannot take them. */
+	if (!err && max_u32(vm->nr_vmm_gsis + count, vm->nr_vmm_routes) >
+			    vm->cap - vm->claimed)
+		err = -ENOSPC;
+	if (!err) {
+		bit_nset(vm->taken, (int)first, (int)(first + count - 1));
+		bit_nset(vm->vmm, (int)first, (int)(first + count - 1));
+		vm->nr_vmm_gsis += count;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+int libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
+			      const struct kvm_irq_routing_entry *entries,
+			      uint32_t nr)
+{
+	struct kvm_irq_routing_entry *copy = NULL, *old;
+	uint32_t old_nr;
+	int err;
+
+	if (!vm || (nr && !entries))
+		return -EINVAL;
+	for (uint32_t i = 0; i < nr; i++)
+		if (entries[i].gsi >= vm->cap ||
+		    !bit_test(vm->vmm, (int)entries[i].gsi))
+			return -EINVAL;
+	if (nr) {
+		copy = malloc(nr * sizeof(*copy));
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, entries, nr * sizeof(*copy));
+	}
+	pthread_mutex_lock(&vm->lock);
+	err = -ENOSPC;
+	if (max_u32(vm->nr_vmm_gsis, nr) > vm->cap - vm->claimed)
+		goto out;
+	old = vm->vmm_routes;
+	old_nr = vm->nr_vmm_routes;
+	if (old_nr == nr && (nr == 0 || !memcmp(old, copy, nr * sizeof(*copy)))) {
+		err = 0; /* unchanged: no upload */
+		goto out;
+	}
+	vm->vmm_routes = copy;
+	vm->nr_vmm_routes = nr;
+	err = upload(vm, NULL);
+	if (err) {
+		vm->vmm_routes = old;
+		vm->nr_vmm_routes = old_nr;
+		goto out;
+	}
+	copy = old;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	free(copy);
+	return err;
+}
+
+int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
+			  struct libmsix_kvm_budget *out)
+{
+	uint32_t cover;
+
+	if (!vm || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&vm->lock);
+	out->capacity = vm->cap;
+	out->vmm_gsis = vm->nr_vmm_gsis;
+	out->vmm_entries = vm->nr_vmm_routes;
+	out->reserved = vm->reserved;
+	out->demand = vm->demand;
+	out->held = vm->held;
+	out->peak = vm->peak;
+	out->available = available(vm);
+	/* What reservations guarantee plus what is free covers the demand? */
+	cover = vm->reserved + out->available;
+	out->overcommit = vm->demand > cover ? vm->demand - cover : 0;
+	out->exhausted = vm->exhausted;
+	out->fallbacks = vm->fallbacks;
+	out->uploads = vm->uploads;
+	out->upload_errors = vm->upload_errors;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Devices                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define KVM_F_ALL \
+	(LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE | LIBMSIX_KVM_F_FALLBACK)
+
+static int check_config(const struct libmsix_kvm_config *c)
+{
+	bool irqfd_dev = c->flags & LIBMSIX_KVM_F_IRQFD;
+
+	if (c->size < sizeof(*c) || (c->flags & ~KVM_F_ALL))
+		return -EINVAL;
+	if (c->nr_vectors < 1 || c->nr_vectors > LIBMSIX_MAX_VECTORS ||
+	    c->reserve > c->nr_vectors)
+		return -EINVAL;
+	/* GSIs only mean something for irqfd devices. */
+	if (!irqfd_dev && (c->reserve || (c->flags & KVM_F_ALL)))
+		return -EINVAL;
+	/* A GSI budget of 0 could never route a vector. */
+	if (irqfd_dev && c->reserve == 0 && !(c->flags & LIBMSIX_KVM_F_FORCE))
+		return -EINVAL;
+	return 0;
+}
+
+int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
+		       const struct libmsix_kvm_config *cfg,
+		       struct libmsix_kvm **out)
+{
+	struct libmsix_kvm *k;
+	bool irqfd_dev;
+	int err;
+
+	if (!vm || !cfg || !out)
+		return -EINVAL;
+	err = check_config(cfg);
+	if (err)
+		return err;
+	irqfd_dev = cfg->flags & LIBMSIX_KVM_F_IRQFD;
+	k = calloc(1, sizeof(*k) + cfg->nr_vectors * sizeof(k->v[0]));
+	if (!k)
+		return -ENOMEM;
+	k->dirty = bit_alloc((int)cfg->nr_vectors);
+	if (!k->dirty) {
+		free(k);
+		return -ENOMEM;
+	}
+	k->vm = vm;
+	k->flags = cfg->flags;
+	k->n = cfg->nr_vectors;
+	k->reserve = cfg->reserve;
+	k->fallback = cfg->fallback;
+	k->opaque = cfg->opaque;
+	k->dirty_lo = k->n;
+	for (uint32_t v = 0; v < k->n; v++) {
+		struct kvec *x = &k->v[v];
+
+		x->gsi = x->st_gsi = -1;
+		x->efd = x->st_efd = -1;
+	}
+	k->be.ops = irqfd_dev ? &kvm_irqfd_ops : &kvm_msi_ops;
+	k->be.flags = LIBMSIX_BE_LIVE_RESIZE;
+	/* Without FORCE the reservation is the limit, and the engine faults
+	 * vectors beyond it without asking; with FORCE or FALLBACK the pool
+	 * decides at alloc time. */
+	if (irqfd_dev && !(cfg->flags & (LIBMSIX_KVM_F_FORCE |
+					  LIBMSIX_KVM_F_FALLBACK)))
+		k->be.max_vectors = cfg->reserve;
+
+	pthread_mutex_lock(&vm->lock);
+	if (cfg->reserve > available(vm)) {
+		vm_log(vm, LOG_ERR,
+		       "libmsix-kvm: cannot reserve %u GSIs: %u of %u available",
+		       cfg->reserve, available(vm), dev_capacity(vm));
+		pthread_mutex_unlock(&vm->lock);
+		free(k->dirty);
+		free(k);
+		return -ENOSPC;
+	}
+	vm->claimed += cfg->reserve;
+	vm->reserved += cfg->reserve;
+	if (irqfd_dev)
+		vm->demand += cfg->nr_vectors;
+	k->next = vm->devs;
+	vm->devs = k;
+	pthread_mutex_unlock(&vm->lock);
+	*out = k;
+	return 0;
+}
+
+void libmsix_kvm_destroy(struct libmsix_kvm *k)
+{
+	struct libmsix_kvm_vm *vm;
+	bool had_routes = false;
+
+	if (!k)
+		return;
+	vm = k->vm;
+	pthread_mutex_lock(&vm->lock);
+	unstage_all(k);
+	for (uint32_t v = 0; v < k->n; v++) {
+		struct kvec *x = &k->v[v];
+
+		if (x->fl & KV_IRQFD)
+			irqfd(k, x->efd, x->gsi, false);
+		if (routed(x->fl, x->gsi))
+			had_routes = true;
+		/* Staged = nothing, so the upload below drops the routes. */
+		x->st_fl = 0;
+		x->st_gsi = -1;
+	}
+	if (had_routes)
+		upload(vm, k);
+	for (uint32_t v = 0; v < k->n; v++) {
+		struct kvec *x = &k->v[v];
+
+		if (x->gsi >= 0)
+			gsi_put(vm, k, x->gsi);
+		if (x->efd >= 0)
+			close(x->efd);
+	}
+	for (struct libmsix_kvm **p = &vm->devs; *p; p = &(*p)->next) {
+		if (*p == k) {
+			*p = k->next;
+			break;
+		}
+	}
+	vm->claimed -= k->reserve;
+	vm->reserved -= k->reserve;
+	if (k->flags & LIBMSIX_KVM_F_IRQFD)
+		vm->demand -= k->n;
+	pthread_mutex_unlock(&vm->lock);
+	free(k->dirty);
+	free(k);
+}
+
+struct libmsix_backend *libmsix_kvm_backend(struct libmsix_kvm *k)
+{
+	return k ? &k->be : NULL;
+}
+
+/* The staged copy: what the engine sees during its transaction. */
+int libmsix_kvm_vector_eventfd(struct libmsix_kvm *k, uint32_t vector)
+{
+	if (!k || vector >= k->n)
+		return -EINVAL;
+	if (!(k->v[vector].st_fl & KV_HOST))
+		return -ENOENT;
+	return k->v[vector].st_efd;
+}
+
+int libmsix_kvm_vector_gsi(struct libmsix_kvm *k, uint32_t vector)
+{
+	if (!k || vector >= k->n)
+		return -EINVAL;
+	if (k->v[vector].st_gsi < 0)
+		return -ENOENT;
+	return k->v[vector].st_gsi;
+}
+
+int libmsix_kvm_consume(struct libmsix_kvm *k, uint32_t vector)
+{
+	struct kvec *x;
+
+	if (!k || vector >= k->n)
+		return -EINVAL;
+	x = &k->v[vector];
+	if (!(x->fl & KV_HOST) || x->efd < 0)
+		return -ENOENT;
+	if (x->fl & KV_IRQFD)
+		return -EBUSY;
+	return drain(x->efd);
+}
+
+int libmsix_kvm_get_counters(struct libmsix_kvm *k,
+			     struct libmsix_kvm_counters *out)
+{
+	if (!k || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->route_uploads = atomic_load(&k->cnt.route_uploads);
+	out->irqfd_assign = atomic_load(&k->cnt.irqfd_assign);
+	out->irqfd_deassign = atomic_load(&k->cnt.irqfd_deassign);
+	out->signal_msi = atomic_load(&k->cnt.signal_msi);
+	out->signal_msi_unmatched = atomic_load(&k->cnt.signal_msi_unmatched);
+	out->caught = atomic_load(&k->cnt.caught);
+	out->exhausted = atomic_load(&k->cnt.exhausted);
+	out->errors = atomic_load(&k->cnt.errors);
+	out->gsis = k->held;
+	out->fallback_vectors = k->fallback_count;
+	return 0;
+}

@@ -1,0 +1,1163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM backend without /dev/kvm: the library's real code, with the VM
+ * fd's ioctls answered by a fake KVM (struct libmsix_kvm_vm_config.ioctl).
+ * The fake checks what KVM checks (GSI < capacity, at most capacity entries,
+ * one MSI entry per GSI, EBUSY for an eventfd assigned twice) and what KVM
+ * does not but should never happen: an irqfd assigned to a GSI without a
+ * route (#6348) or a route removed under an assigned irqfd (#3827). It also
+ * behaves like the kernel where the backend depends on it: an irqfd assigned
+ * to a readable eventfd injects once and leaves the eventfd readable.
+ * The real kernel is tested in the guest (tests/guest/kvm_*.c).
+ */
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "libmsix-kvm.h"
+
+#define FAKE_FD 1000
+#define FAKE_MAX_IRQFDS 4096
+
+struct fake_irqfd {
+	int fd;
+	uint32_t gsi;
+};
+
+struct fake_kvm {
+	uint32_t cap;
+	bool no_signal_msi;
+	int signal_msi_ret;
+	struct kvm_irq_routing_entry table[4096];
+	uint32_t nr;
+	struct fake_irqfd irqfds[FAKE_MAX_IRQFDS];
+	uint32_t nr_irqfds;
+	/* What happened. */
+	unsigned uploads, assigns, deassigns, signals, injected;
+	unsigned violations;
+	char trace[4096]; /* "U" upload, "A" assign, "D" deassign, "S" signal */
+	size_t trace_len;
+	struct kvm_msi last_msi;
+	/* Fail the k-th ioctl of @fail_req (0: any) with @fail_err. */
+	unsigned long fail_req;
+	unsigned fail_k;
+	int fail_err;
+};
+
+static void fake_trace(struct fake_kvm *f, char c)
+{
+	if (f->trace_len + 1 < sizeof(f->trace)) {
+		f->trace[f->trace_len++] = c;
+		f->trace[f->trace_len] = 0;
+	}
+}
+
+static const struct kvm_irq_routing_entry *fake_route(struct fake_kvm *f,
+						      uint32_t gsi)
+{
+	for (uint32_t i = 0; i < f->nr; i++)
+		if (f->table[i].gsi == gsi &&
+		    f->table[i].type == KVM_IRQ_ROUTING_MSI)
+			return &f->table[i];
+	return NULL;
+}
+
+static int fake_set_routing(struct fake_kvm *f, struct kvm_irq_routing *t)
+{
+	if (t->nr > f->cap || t->flags)
+		return -EINVAL;
+	for (uint32_t i = 0; i < t->nr; i++) {
+		const struct kvm_irq_routing_entry *e = &t->entries[i];
+
+		if (e->gsi >= f->cap || e->flags)
+			return -EINVAL;
+		if (e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		for (uint32_t j = 0; j < i; j++)
+			if (t->entries[j].gsi == e->gsi)
+				return -EINVAL;
+	}
+	memcpy(f->table, t->entries, t->nr * sizeof(t->entries[0]));
+	f->nr = t->nr;
+	f->uploads++;
+	fake_trace(f, 'U');
+	for (uint32_t i = 0; i < f->nr_irqfds; i++)
+		if (!fake_route(f, f->irqfds[i].gsi))
+			f->violations++; /* #3827: route gone under an irqfd */
+	return 0;
+}
+
+static bool readable(int fd)
+{
+	uint64_t v;
+
+	/* Peek by reading and writing back: the fake owns the semantics. */
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		return false;
+	ck_assert_int_eq(write(fd, &v, sizeof(v)), sizeof(v));
+	return true;
+}
+
+static int fake_irqfd(struct fake_kvm *f, struct kvm_irqfd *r)
+{
+	if (r->flags & KVM_IRQFD_FLAG_DEASSIGN) {
+		f->deassigns++;
+		fake_trace(f, 'D');
+		for (uint32_t i = 0; i < f->nr_irqfds; i++) {
+			if (f->irqfds[i].fd == (int)r->fd &&
+			    f->irqfds[i].gsi == r->gsi) {
+				f->irqfds[i] = f->irqfds[--f->nr_irqfds];
+				break;
+			}
+		}
+		return 0; /* KVM: deassigning a pair never assigned is 0 */
+	}
+	for (uint32_t i = 0; i < f->nr_irqfds; i++)
+		if (f->irqfds[i].fd == (int)r->fd)
+			return -EBUSY;
+	if (r->gsi >= f->cap || f->nr_irqfds == FAKE_MAX_IRQFDS)
+		return -EINVAL;
+	if (!fake_route(f, r->gsi))
+		f->violations++; /* #6348: assigned before its route */
+	f->irqfds[f->nr_irqfds++] = (struct fake_irqfd){ (int)r->fd, r->gsi };
+	f->assigns++;
+	fake_trace(f, 'A');
+	/* KVM injects a count already there, and leaves it readable. */
+	if (readable((int)r->fd))
+		f->injected++;
+	return 0;
+}
+
+static int fake_ioctl(void *opaque, int fd, unsigned long req, void *arg)
+{
+	struct fake_kvm *f = opaque;
+
+	ck_assert_int_eq(fd, FAKE_FD);
+	if (f->fail_k && (f->fail_req == 0 || f->fail_req == req) &&
+	    --f->fail_k == 0)
+		return f->fail_err;
+	switch (req) {
+	case KVM_CHECK_EXTENSION:
+		switch ((long)arg) {
+		case KVM_CAP_IRQ_ROUTING:
+			return (int)f->cap;
+		case KVM_CAP_SIGNAL_MSI:
+			return f->no_signal_msi ? 0 : 1;
+		default:
+			return 1;
+		}
+	case KVM_SET_GSI_ROUTING:
+		return fake_set_routing(f, arg);
+	case KVM_IRQFD:
+		return fake_irqfd(f, arg);
+	case KVM_SIGNAL_MSI:
+		f->signals++;
+		f->last_msi = *(struct kvm_msi *)arg;
+		fake_trace(f, 'S');
+		return f->signal_msi_ret;
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* A producer signals the eventfd: an assigned irqfd with a route injects
+ * (and consumes); anything else accumulates in the eventfd. */
+static void fake_fire(struct fake_kvm *f, int efd)
+{
+	uint64_t one = 1;
+
+	for (uint32_t i = 0; i < f->nr_irqfds; i++) {
+		if (f->irqfds[i].fd != efd)
+			continue;
+		if (fake_route(f, f->irqfds[i].gsi))
+			f->injected++;
+		return; /* no route: KVM consumes it, the interrupt is lost */
+	}
+	ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
+}
+
+static unsigned count(const struct fake_kvm *f, char c)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->trace_len; i++)
+		n += f->trace[i] == c;
+	return n;
+}
+
+static void fake_clear(struct fake_kvm *f)
+{
+	f->trace_len = 0;
+	f->trace[0] = 0;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
+
+/* ------------------------------------------------------------------------ */
+
+struct kt {
+	struct fake_kvm *f;
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *k;
+	struct tdev t;
+	uint32_t faults;
+	int last_fault;
+	uint32_t fallback_calls;
+	int fallback_fd[64];
+	int fds_before;
+};
+
+static void on_fault(void *opaque, uint32_t v, int err)
+{
+	struct kt *kt = opaque;
+
+	kt->faults++;
+	kt->last_fault = err;
+	(void)v;
+}
+
+static void on_fallback(void *opaque, uint32_t v, int fd)
+{
+	struct kt *kt = opaque;
+
+	kt->fallback_calls++;
+	if (v < 64)
+		kt->fallback_fd[v] = fd;
+}
+
+static struct libmsix_kvm_vm *new_vm(struct fake_kvm *f, uint32_t flags)
+{
+	struct libmsix_kvm_vm_config c = {
+		.size = sizeof(c),
+		.flags = flags,
+		.vm_fd = FAKE_FD,
+		.ioctl = fake_ioctl,
+		.ioctl_opaque = f,
+	};
+	struct libmsix_kvm_vm *vm;
+
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
+	return vm;
+}
+
+static struct fake_kvm *fake_new(uint32_t cap)
+{
+	struct fake_kvm *f = calloc(1, sizeof(*f));
+
+	ck_assert_ptr_nonnull(f);
+	f->cap = cap;
+	f->signal_msi_ret = 1;
+	return f;
+}
+
+/* A device of @n vectors, all used, on its own fake VM. */
+static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
+{
+	struct kt *kt = calloc(1, sizeof(*kt));
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc),
+		.flags = flags,
+		.nr_vectors = n,
+		.reserve = reserve,
+	};
+	struct libmsix_config cfg = test_config(n);
+
+	ck_assert_ptr_nonnull(kt);
+	kt->fds_before = open_fds();
+	kt->f = fake_new(4096);
+	kt->vm = new_vm(kt->f, 0);
+	kc.fallback = on_fallback;
+	kc.opaque = kt;
+	ck_assert_int_eq(libmsix_kvm_create(kt->vm, &kc, &kt->k), 0);
+	cfg.fault = on_fault;
+	cfg.opaque = kt;
+	kt->t.n = n;
+	ck_assert_int_eq(libmsix_dev_create(&cfg, libmsix_kvm_backend(kt->k),
+					    &kt->t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(kt->t.dev), 0);
+	return kt;
+}
+
+static void kt_free(struct kt *kt)
+{
+	struct libmsix_kvm_budget b;
+
+	libmsix_dev_destroy(kt->t.dev);
+	libmsix_kvm_destroy(kt->k);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 0);
+	libmsix_kvm_vm_destroy(kt->vm);
+	ck_assert_uint_eq(kt->f->violations, 0);
+	ck_assert_uint_eq(kt->f->nr_irqfds, 0);
+	ck_assert_int_eq(open_fds(), kt->fds_before);
+	free(kt->f);
+	free(kt);
+}
+
+static struct libmsix_kvm_counters kcnt(struct kt *kt)
+{
+	struct libmsix_kvm_counters c;
+
+	ck_assert_int_eq(libmsix_kvm_get_counters(kt->k, &c), 0);
+	return c;
+}
+
+static int efd_of(struct kt *kt, uint32_t v)
+{
+	int fd = libmsix_kvm_vector_eventfd(kt->k, v);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The VM object                                                             */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_vm_create_reads_capacity)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
+	struct libmsix_kvm_budget b;
+
+	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_uint_eq(b.capacity, 4096);
+	ck_assert_uint_eq(b.vmm_gsis, 24);
+	ck_assert_uint_eq(b.vmm_entries, 40);
+	/* 40 entries for 24 GSIs: the entry limit is the one that binds. */
+	ck_assert_uint_eq(b.available, 4096 - 40);
+	ck_assert_uint_eq(f->uploads, 0);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_vm_create_rejects_bad_config)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm_config c = {
+		.size = sizeof(c), .vm_fd = FAKE_FD,
+		.ioctl = fake_ioctl, .ioctl_opaque = f,
+	};
+	struct libmsix_kvm_vm *vm = NULL;
+
+	ck_assert_int_eq(libmsix_kvm_vm_create(NULL, &vm), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, NULL), -EINVAL);
+	c.size = 4;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
+	c.size = sizeof(c);
+	c.flags = 0x80;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
+	c.flags = 0;
+	c.vm_fd = -1;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
+	c.vm_fd = FAKE_FD;
+	f->no_signal_msi = true;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -ENOTSUP);
+	f->no_signal_msi = false;
+	f->fail_req = KVM_CHECK_EXTENSION;
+	f->fail_k = 1;
+	f->fail_err = -EIO;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EIO);
+	ck_assert_ptr_null(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_vm_max_routes_limits_capacity)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm_config c = {
+		.size = sizeof(c), .vm_fd = FAKE_FD, .max_routes = 64,
+		.ioctl = fake_ioctl, .ioctl_opaque = f,
+	};
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm_budget b;
+
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_uint_eq(b.capacity, 64);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_vm_routes_of_vmm_kept_in_every_upload)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct kvm_irq_routing_entry e = { .gsi = 4000,
+					   .type = KVM_IRQ_ROUTING_MSI };
+
+	e.u.msi.address_lo = 0xfee01000;
+	e.u.msi.data = 0x55;
+	/* Not reserved: refused. */
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(kt->vm, &e, 1), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(kt->vm, 4000, 8), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(kt->vm, 4004, 1), -EBUSY);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(kt->vm, 4090, 7), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(kt->vm, &e, 1), 0);
+	ck_assert_uint_eq(kt->f->uploads, 1);
+	/* The same set again: nothing to upload. */
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(kt->vm, &e, 1), 0);
+	ck_assert_uint_eq(kt->f->uploads, 1);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
+	ck_assert_uint_eq(kt->f->uploads, 2);
+	ck_assert_uint_eq(kt->f->nr, 2);
+	ck_assert_ptr_nonnull(fake_route(kt->f, 4000));
+	/* A failed VMM upload keeps the old routes, in KVM too. */
+	e.u.msi.data = 0x66;
+	kt->f->fail_req = KVM_SET_GSI_ROUTING;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -ENOMEM;
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(kt->vm, &e, 1), -ENOMEM);
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	ck_assert_uint_eq(fake_route(kt->f, 4000)->u.msi.data, 0x55);
+	kt_free(kt);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Setup-time budgets                                                        */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_create_budget_zero_rejected)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm *vm = new_vm(f, 0);
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 8, .reserve = 0,
+	};
+	struct libmsix_kvm *k = NULL;
+
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.reserve = 9; /* more than N */
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.flags = 0; /* reserve without irqfd */
+	kc.reserve = 2;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.flags = LIBMSIX_KVM_F_FORCE; /* force without irqfd */
+	kc.reserve = 0;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.flags = LIBMSIX_KVM_F_IRQFD;
+	kc.nr_vectors = 2049;
+	kc.reserve = 1;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.nr_vectors = 8;
+	kc.flags = 0x100;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	ck_assert_ptr_null(k);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_create_reserve_beyond_table_enospc)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 2048, .reserve = 2048,
+	};
+	struct libmsix_kvm *a, *b, *c = NULL;
+	struct libmsix_kvm_budget bu;
+
+	/* 4096 - 40 entries for devices: one 2048 device fits, two do not
+	 * (cloud-hypervisor #7081: the 18th VF failed at run time). */
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &a), 0);
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &c), -ENOSPC);
+	ck_assert_ptr_null(c);
+	kc.reserve = 2048 - 40;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &bu), 0);
+	ck_assert_uint_eq(bu.available, 0);
+	ck_assert_uint_eq(bu.demand, 4096);
+	ck_assert_uint_eq(bu.overcommit, 40);
+	/* The VMM cannot take GSIs that reservations count on: 24 + 17 GSIs
+	 * would bind more than its 40 entries already do. */
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 100, 17), -ENOSPC);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 100, 16), 0);
+	libmsix_kvm_destroy(b);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 200, 17), 0);
+	libmsix_kvm_destroy(a);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_table_full_of_vmm_routes_enospc)
+{
+	struct fake_kvm *f = fake_new(64);
+	struct libmsix_kvm_vm *vm = new_vm(f, 0);
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 4, .reserve = 1,
+	};
+	struct libmsix_kvm *k = NULL;
+	struct libmsix_kvm_budget b;
+
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 0, 64), 0);
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -ENOSPC);
+	/* With FORCE the device is created and every vector faults. */
+	kc.reserve = 0;
+	kc.flags |= LIBMSIX_KVM_F_FORCE;
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_uint_eq(b.available, 0);
+	ck_assert_uint_eq(b.overcommit, 4);
+	libmsix_kvm_destroy(k);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_vm_destroy_with_devices_refused)
+{
+	struct kt *kt = kt_new(2, LIBMSIX_KVM_F_IRQFD, 2);
+
+	libmsix_kvm_vm_destroy(kt->vm); /* logs, frees nothing */
+	kt_free(kt);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Routes, irqfds and commits                                                */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_unmask_uploads_then_assigns)
+{
+	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 8);
+	int gsi;
+
+	linux_bringup(&kt->t);
+	ck_assert_uint_eq(kt->f->trace_len, 0); /* masked: no KVM work */
+	ck_assert_int_eq(set_vmask(&kt->t, 5, false), 0);
+	ck_assert_str_eq(kt->f->trace, "UA");
+	gsi = libmsix_kvm_vector_gsi(kt->k, 5);
+	ck_assert_int_ge(gsi, 0);
+	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.address_lo,
+			  (uint32_t)test_addr(5));
+	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.data,
+			  test_data(5));
+	ck_assert_int_eq(libmsix_kvm_vector_gsi(kt->k, 4), -ENOENT);
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd(kt->k, 4), -ENOENT);
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd(kt->k, 8), -EINVAL);
+	/* The producer's interrupt goes straight to KVM. */
+	fake_fire(kt->f, efd_of(kt, 5));
+	ck_assert_uint_eq(kt->f->injected, 1);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_burst_is_one_upload)
+{
+	struct kt *kt = kt_new(64, LIBMSIX_KVM_F_IRQFD, 64);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
+	for (uint32_t v = 0; v < 64; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
+	ck_assert_uint_eq(count(kt->f, 'U'), 1);
+	ck_assert_uint_eq(count(kt->f, 'A'), 64);
+	ck_assert_int_eq(kt->f->trace[0], 'U');
+	ck_assert_uint_eq(kt->f->nr, 64);
+	/* Function Mask set and cleared: irqfds only, no upload. */
+	fake_clear(kt->f);
+	ck_assert_int_eq(set_msgctl(&kt->t, PCI_MSIX_FLAGS_ENABLE |
+						    PCI_MSIX_FLAGS_MASKALL), 0);
+	ck_assert_int_eq(set_msgctl(&kt->t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_uint_eq(count(kt->f, 'U'), 0);
+	ck_assert_uint_eq(count(kt->f, 'D'), 64);
+	ck_assert_uint_eq(count(kt->f, 'A'), 64);
+	ck_assert_uint_eq(kcnt(kt).route_uploads, 1);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_mask_cycle_costs_two_irqfd_ops)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	fake_clear(kt->f);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_str_eq(kt->f->trace, "DA");
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_new_message_reuploads_at_unmask)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	int gsi;
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	gsi = libmsix_kvm_vector_gsi(kt->k, 1);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	set_msg(&kt->t, 1, 0xfee0f000, 0x4242);
+	fake_clear(kt->f);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	/* The irqfd stays deassigned across the new route (D came at mask). */
+	ck_assert_str_eq(kt->f->trace, "UA");
+	ck_assert_int_eq(libmsix_kvm_vector_gsi(kt->k, 1), gsi);
+	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.data, 0x4242);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_disable_deassigns_before_route_goes)
+{
+	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 8);
+	struct libmsix_kvm_budget b;
+
+	linux_bringup(&kt->t);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	fake_clear(kt->f);
+	ck_assert_int_eq(set_msgctl(&kt->t, 0), 0);
+	ck_assert_str_eq(kt->f->trace, "DDDDDDDDU");
+	ck_assert_uint_eq(kt->f->nr, 0);
+	ck_assert_uint_eq(kt->f->violations, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 0);
+	ck_assert_uint_eq(b.peak, 8);
+	ck_assert_int_eq(open_fds(), kt->fds_before);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_no_kvm_work_when_nothing_changed)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	fake_clear(kt->f);
+	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, true), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	kt_free(kt);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Masked interrupts: latched exactly, replayed once                         */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_masked_interrupt_shows_in_pba_and_replays_once)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	int efd;
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, true), 0);
+	efd = efd_of(kt, 2);
+	fake_fire(kt->f, efd);
+	fake_fire(kt->f, efd); /* coalesces */
+	ck_assert_uint_eq(kt->f->injected, 0);
+	ck_assert(pba_bit(&kt->t, 2)); /* poll read the eventfd */
+	fake_clear(kt->f);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
+	ck_assert_str_eq(kt->f->trace, "AS");
+	ck_assert_uint_eq(kt->f->injected, 0);
+	ck_assert_uint_eq(kt->f->last_msi.data, test_data(2));
+	ck_assert(!pba_bit(&kt->t, 2));
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_masked_interrupt_drained_before_assign)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct libmsix_counters c;
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 3, true), 0);
+	fake_fire(kt->f, efd_of(kt, 3));
+	fake_clear(kt->f);
+	/* No PBA read: unmask finds the count itself. Without the drain, the
+	 * assign would inject it and leave the eventfd readable. */
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	ck_assert_str_eq(kt->f->trace, "AS");
+	ck_assert_uint_eq(kt->f->injected, 0);
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 3), -EBUSY);
+	ck_assert_int_eq(libmsix_get_counters(kt->t.dev, &c), 0);
+	ck_assert_uint_eq(c.replayed, 1);
+	ck_assert_uint_eq(kcnt(kt).caught, 1);
+	/* Nothing left behind for the next mask's poll. */
+	ck_assert_int_eq(set_vmask(&kt->t, 3, true), 0);
+	ck_assert(!pba_bit(&kt->t, 3));
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_notify_uses_signal_msi_with_table_message)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 1), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(kt->f->last_msi.address_lo, (uint32_t)test_addr(1));
+	ck_assert_uint_eq(kt->f->last_msi.data, test_data(1));
+	/* No vCPU matched: delivered as far as the device can tell. */
+	kt->f->signal_msi_ret = 0;
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 1), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(kcnt(kt).signal_msi_unmatched, 1);
+	/* An ioctl error latches the pending bit. */
+	kt->f->fail_req = KVM_SIGNAL_MSI;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -EFAULT;
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 1), -EFAULT);
+	ck_assert(pba_bit(&kt->t, 1));
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_emulated_device_needs_no_gsi)
+{
+	struct kt *kt = kt_new(8, 0, 0);
+	struct libmsix_kvm_budget b;
+
+	linux_bringup(&kt->t);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 6), LIBMSIX_DELIVERED);
+	ck_assert_str_eq(kt->f->trace, "S");
+	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 0);
+	ck_assert_uint_eq(b.demand, 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 6, true), 0);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 6), LIBMSIX_LATCHED);
+	ck_assert_int_eq(set_vmask(&kt->t, 6, false), 0);
+	ck_assert_str_eq(kt->f->trace, "SS");
+	kt_free(kt);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Failures: clear error, rollback, nothing leaked, no live vector lost      */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_upload_failure_rolls_back)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct libmsix_kvm_budget b;
+	struct libmsix_vector_info vi;
+	int fds;
+
+	linux_bringup(&kt->t);
+	fds = open_fds();
+	kt->f->fail_req = KVM_SET_GSI_ROUTING;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -EINVAL;
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), -EINVAL);
+	ck_assert_uint_eq(kt->faults, 1);
+	ck_assert_int_eq(kt->last_fault, -EINVAL);
+	ck_assert_uint_eq(kt->f->nr_irqfds, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 0);
+	ck_assert_uint_eq(b.upload_errors, 1);
+	ck_assert_int_eq(open_fds(), fds);
+	/* Blocked, not lost: it latches, and a retry delivers it. */
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 0), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_info(kt->t.dev, 0, &vi), 0);
+	ck_assert(vi.live);
+	ck_assert_uint_eq(kt->f->signals, 1);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_assign_failure_undoes_upload_and_assigns)
+{
+	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 8);
+	struct kvm_irq_routing_entry before[8];
+	uint32_t nr_before;
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 7, false), 0);
+	nr_before = kt->f->nr;
+	memcpy(before, kt->f->table, nr_before * sizeof(before[0]));
+	fake_clear(kt->f);
+	kt->f->fail_req = KVM_IRQFD;
+	kt->f->fail_k = 3;
+	kt->f->fail_err = -ENOMEM;
+	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
+	for (uint32_t v = 0; v < 4; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	ck_assert_int_eq(libmsix_commit(kt->t.dev), -ENOMEM);
+	/* U A A (fail) D D U: assigns undone, the old table uploaded again. */
+	ck_assert_str_eq(kt->f->trace, "UAADDU");
+	ck_assert_uint_eq(kt->f->nr, nr_before);
+	ck_assert(!memcmp(kt->f->table, before, nr_before * sizeof(before[0])));
+	ck_assert_uint_eq(kt->f->nr_irqfds, 1); /* vector 7, untouched */
+	ck_assert_uint_eq(kt->faults, 4);
+	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
+	ck_assert_uint_eq(kt->f->nr_irqfds, 5);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deassign_failure_keeps_vector_live)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct libmsix_vector_info vi;
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	fake_clear(kt->f);
+	kt->f->fail_req = KVM_IRQFD;
+	kt->f->fail_k = 2;
+	kt->f->fail_err = -EIO;
+	/* Disable: the second deassign fails; the first is re-assigned. */
+	ck_assert_int_eq(set_msgctl(&kt->t, 0), -EIO);
+	ck_assert_str_eq(kt->f->trace, "DA");
+	ck_assert_uint_eq(kt->f->nr_irqfds, 2);
+	ck_assert_uint_eq(kt->f->violations, 0);
+	ck_assert_int_eq(libmsix_vector_info(kt->t.dev, 0, &vi), 0);
+	ck_assert(!vi.live); /* the guest disabled MSI-X: dropped */
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_out_of_range_gsi_rejected_by_kvm)
+{
+	/* The fake KVM has 4096 GSIs, the table object is told 4097 cannot
+	 * exist: a VMM route on GSI 4096 is refused before any ioctl. */
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm *vm = new_vm(f, 0);
+	struct kvm_irq_routing_entry e = { .gsi = 4095,
+					   .type = KVM_IRQ_ROUTING_MSI };
+
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 4095, 1), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 4096, 1), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(vm, &e, 1), 0);
+	e.gsi = 4096;
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(vm, &e, 1), -EINVAL);
+	ck_assert_uint_eq(f->uploads, 1);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Run-time exhaustion: fault or fallback, never an assert                   */
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_reserve_is_the_limit_without_force)
+{
+	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 2);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), -ENOSPC);
+	ck_assert_uint_eq(kt->faults, 1);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 2), LIBMSIX_LATCHED);
+	/* Freeing one lets a retry take it, and the latched one replays. */
+	ck_assert_int_eq(libmsix_vector_unuse(kt->t.dev, 0), 0);
+	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
+	ck_assert_uint_eq(kt->f->signals, 1);
+	ck_assert_uint_eq(kt->f->nr_irqfds, 2);
+	kt_free(kt);
+}
+END_TEST
+
+/* Two devices on one VM with 4 GSIs: @a holds them all. */
+struct pair {
+	struct fake_kvm *f;
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *ka;
+	struct kt b;
+};
+
+static void pair_new(struct pair *p, uint32_t b_flags)
+{
+	struct libmsix_kvm_config ka = {
+		.size = sizeof(ka), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 4, .reserve = 4,
+	};
+	struct libmsix_kvm_config kb = {
+		.size = sizeof(kb), .flags = LIBMSIX_KVM_F_IRQFD | b_flags,
+		.nr_vectors = 4, .reserve = 0,
+		.fallback = on_fallback, .opaque = &p->b,
+	};
+	struct libmsix_config cfg = test_config(4);
+
+	memset(p, 0, sizeof(*p));
+	p->b.fds_before = open_fds();
+	p->f = fake_new(8);
+	p->vm = new_vm(p->f, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(p->vm, 0, 4), 0);
+	ck_assert_int_eq(libmsix_kvm_create(p->vm, &ka, &p->ka), 0);
+	ck_assert_int_eq(libmsix_kvm_create(p->vm, &kb, &p->b.k), 0);
+	p->b.f = p->f;
+	p->b.vm = p->vm;
+	p->b.t.n = 4;
+	cfg.fault = on_fault;
+	cfg.opaque = &p->b;
+	ck_assert_int_eq(libmsix_dev_create(&cfg, libmsix_kvm_backend(p->b.k),
+					    &p->b.t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(p->b.t.dev), 0);
+	linux_bringup(&p->b.t);
+}
+
+static void pair_free(struct pair *p)
+{
+	libmsix_dev_destroy(p->b.t.dev);
+	libmsix_kvm_destroy(p->b.k);
+	if (p->ka)
+		libmsix_kvm_destroy(p->ka);
+	libmsix_kvm_vm_destroy(p->vm);
+	ck_assert_uint_eq(p->f->violations, 0);
+	ck_assert_uint_eq(p->f->nr_irqfds, 0);
+	ck_assert_int_eq(open_fds(), p->b.fds_before);
+	free(p->f);
+}
+
+START_TEST(test_force_exhaustion_faults_then_retry)
+{
+	struct pair p;
+	struct libmsix_kvm_budget b;
+
+	pair_new(&p, LIBMSIX_KVM_F_FORCE);
+	ck_assert_int_eq(set_vmask(&p.b.t, 0, false), -ENOSPC);
+	ck_assert_uint_eq(p.b.faults, 1);
+	ck_assert_int_eq(p.b.last_fault, -ENOSPC);
+	ck_assert_int_eq(set_vmask(&p.b.t, 1, false), -ENOSPC);
+	ck_assert_int_eq(libmsix_notify(p.b.t.dev, 1), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(p.vm, &b), 0);
+	ck_assert_uint_eq(b.exhausted, 2);
+	ck_assert_uint_eq(kcnt(&p.b).exhausted, 2);
+	/* Device a goes away: its GSIs become available to the overcommit. */
+	libmsix_kvm_destroy(p.ka);
+	p.ka = NULL;
+	ck_assert_int_eq(libmsix_retry(p.b.t.dev), 0);
+	ck_assert_uint_eq(p.f->nr_irqfds, 2);
+	ck_assert_uint_eq(p.f->signals, 1); /* the latched one */
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(test_fallback_goes_live_with_userspace_injection)
+{
+	struct pair p;
+	struct libmsix_vector_info vi;
+	int fd;
+
+	pair_new(&p, LIBMSIX_KVM_F_FORCE | LIBMSIX_KVM_F_FALLBACK);
+	ck_assert_int_eq(set_vmask(&p.b.t, 2, false), 0);
+	ck_assert_int_eq(libmsix_vector_info(p.b.t.dev, 2, &vi), 0);
+	ck_assert(vi.live);
+	ck_assert_uint_eq(p.b.faults, 0);
+	ck_assert_uint_eq(p.b.fallback_calls, 1);
+	fd = p.b.fallback_fd[2];
+	ck_assert_int_eq(fd, libmsix_kvm_vector_eventfd(p.b.k, 2));
+	ck_assert_int_eq(libmsix_kvm_vector_gsi(p.b.k, 2), -ENOENT);
+	ck_assert_uint_eq(kcnt(&p.b).fallback_vectors, 1);
+	/* The producer writes; the VMM sees it readable and consumes. */
+	fake_fire(p.f, fd);
+	ck_assert_int_eq(libmsix_kvm_consume(p.b.k, 2), 1);
+	ck_assert_int_eq(libmsix_kvm_consume(p.b.k, 2), 0);
+	ck_assert_int_eq(libmsix_notify(p.b.t.dev, 2), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(p.f->signals, 1);
+	/* Masked: the eventfd latches into the PBA, unmask replays. */
+	ck_assert_int_eq(set_vmask(&p.b.t, 2, true), 0);
+	fake_fire(p.f, fd);
+	ck_assert(pba_bit(&p.b.t, 2));
+	ck_assert_int_eq(set_vmask(&p.b.t, 2, false), 0);
+	ck_assert_uint_eq(p.f->signals, 2);
+	/* Disable: the VMM is told to stop polling. */
+	ck_assert_int_eq(set_msgctl(&p.b.t, 0), 0);
+	ck_assert_int_eq(p.b.fallback_fd[2], -1);
+	ck_assert_uint_eq(kcnt(&p.b).fallback_vectors, 0);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(test_two_devices_share_one_table)
+{
+	struct pair p;
+	struct libmsix_kvm_config ka = {
+		.size = sizeof(ka), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 4, .reserve = 2,
+	};
+	struct libmsix_config cfg = test_config(4);
+	struct tdev a = { .n = 4 };
+
+	pair_new(&p, LIBMSIX_KVM_F_FORCE);
+	libmsix_kvm_destroy(p.ka);
+	ck_assert_int_eq(libmsix_kvm_create(p.vm, &ka, &p.ka), 0);
+	ck_assert_int_eq(libmsix_dev_create(&cfg, libmsix_kvm_backend(p.ka),
+					    &a.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(a.dev), 0);
+	linux_bringup(&a);
+	ck_assert_int_eq(set_vmask(&a, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&p.b.t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&p.b.t, 1, false), 0);
+	/* b's uploads carry a's route. */
+	ck_assert_uint_eq(p.f->nr, 3);
+	ck_assert_int_eq(set_msgctl(&p.b.t, 0), 0);
+	ck_assert_uint_eq(p.f->nr, 1);
+	ck_assert_ptr_nonnull(fake_route(p.f, (uint32_t)libmsix_kvm_vector_gsi(p.ka, 0)));
+	libmsix_dev_destroy(a.dev);
+	pair_free(&p);
+}
+END_TEST
+
+START_TEST(test_destroy_cleans_up_after_failed_release)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	fake_clear(kt->f);
+	/* The release commit of dev_destroy fails: D D, upload refused, the
+	 * irqfds re-assigned A A. The backend still holds both vectors... */
+	kt->f->fail_req = KVM_SET_GSI_ROUTING;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -ENOMEM;
+	libmsix_dev_destroy(kt->t.dev);
+	kt->t.dev = NULL;
+	ck_assert_str_eq(kt->f->trace, "DDAA");
+	ck_assert_uint_eq(kt->f->nr_irqfds, 2);
+	/* ... and its own destroy removes them in the safe order. */
+	fake_clear(kt->f);
+	libmsix_kvm_destroy(kt->k);
+	kt->k = NULL;
+	ck_assert_str_eq(kt->f->trace, "DDU");
+	ck_assert_uint_eq(kt->f->nr, 0);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_budget_reports_demand_versus_reserve)
+{
+	struct fake_kvm *f = fake_new(4096);
+	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc),
+		.flags = LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE,
+		.nr_vectors = 2048, .reserve = 64,
+	};
+	struct libmsix_kvm *k[3];
+	struct libmsix_kvm_budget b;
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k[i]), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_uint_eq(b.reserved, 192);
+	ck_assert_uint_eq(b.demand, 3 * 2048);
+	ck_assert_uint_eq(b.available, 4096 - 40 - 192);
+	ck_assert_uint_eq(b.overcommit, 3 * 2048 - (4096 - 40));
+	for (int i = 0; i < 3; i++)
+		libmsix_kvm_destroy(k[i]);
+	libmsix_kvm_vm_destroy(vm);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_eventfd_failure_rolls_back)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct rlimit old, low;
+	struct libmsix_kvm_budget b;
+	int fill[64], nfill = 0;
+
+	if (getenv("LIBMSIX_UNDER_VALGRIND")) {
+		/* Valgrind's own fds sit under a limit of its choosing. */
+		kt_free(kt);
+		return;
+	}
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)open_fds();
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Fill any gap below the limit: the next fd must be refused. */
+	while (nfill < 64 && (fill[nfill] = eventfd(0, 0)) >= 0)
+		nfill++;
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), -EMFILE);
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_uint_eq(kt->faults, 1);
+	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
+	ck_assert_str_eq(kt->f->trace, "UA");
+	kt_free(kt);
+}
+END_TEST
+
+static Suite *kvm_suite(void)
+{
+	Suite *s = suite_create("kvm");
+	TCase *tc = tcase_create("kvm");
+
+	tcase_add_test(tc, test_vm_create_reads_capacity);
+	tcase_add_test(tc, test_vm_create_rejects_bad_config);
+	tcase_add_test(tc, test_vm_max_routes_limits_capacity);
+	tcase_add_test(tc, test_vm_routes_of_vmm_kept_in_every_upload);
+	tcase_add_test(tc, test_create_budget_zero_rejected);
+	tcase_add_test(tc, test_create_reserve_beyond_table_enospc);
+	tcase_add_test(tc, test_table_full_of_vmm_routes_enospc);
+	tcase_add_test(tc, test_vm_destroy_with_devices_refused);
+	tcase_add_test(tc, test_unmask_uploads_then_assigns);
+	tcase_add_test(tc, test_burst_is_one_upload);
+	tcase_add_test(tc, test_mask_cycle_costs_two_irqfd_ops);
+	tcase_add_test(tc, test_new_message_reuploads_at_unmask);
+	tcase_add_test(tc, test_disable_deassigns_before_route_goes);
+	tcase_add_test(tc, test_no_kvm_work_when_nothing_changed);
+	tcase_add_test(tc, test_masked_interrupt_shows_in_pba_and_replays_once);
+	tcase_add_test(tc, test_masked_interrupt_drained_before_assign);
+	tcase_add_test(tc, test_notify_uses_signal_msi_with_table_message);
+	tcase_add_test(tc, test_emulated_device_needs_no_gsi);
+	tcase_add_test(tc, test_upload_failure_rolls_back);
+	tcase_add_test(tc, test_assign_failure_undoes_upload_and_assigns);
+	tcase_add_test(tc, test_deassign_failure_keeps_vector_live);
+	tcase_add_test(tc, test_out_of_range_gsi_rejected_by_kvm);
+	tcase_add_test(tc, test_reserve_is_the_limit_without_force);
+	tcase_add_test(tc, test_force_exhaustion_faults_then_retry);
+	tcase_add_test(tc, test_fallback_goes_live_with_userspace_injection);
+	tcase_add_test(tc, test_two_devices_share_one_table);
+	tcase_add_test(tc, test_destroy_cleans_up_after_failed_release);
+	tcase_add_test(tc, test_budget_reports_demand_versus_reserve);
+	tcase_add_test(tc, test_eventfd_failure_rolls_back);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(kvm_suite());
+}
