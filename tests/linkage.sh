@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Linkage test: what libmsix.so exports is exactly what the public headers
+# declare with LIBMSIX_EXPORT, every export carries a version node of
+# lib/libmsix.map, and nothing libmsix defines collides with QEMU's msix_*
+# (a VMM links both).
+#
+#   linkage.sh --cc CC --include DIR --map FILE --so LIB [--archive LIB.a]
+#   linkage.sh --cc CC --selftest
+#
+# Every include/*.h is read, so new public headers are covered without
+# touching this file. --selftest builds small libraries that break each rule
+# and checks that the test rejects every one of them (a test that cannot fail
+# is a defect).
+set -euo pipefail
+
+me=linkage
+say() { printf '%s: %s\n' "$me" "$*"; }
+die() {
+	printf '%s: error: %s\n' "$me" "$*" >&2
+	exit 2
+}
+
+# QEMU's public MSI-X functions and data, from include/hw/pci/msix.h at
+# qemu/qemu commit 08cf3dc611991e9697f62458107e13f2c582869a (names only).
+# libmsix must never define one of them: a VMM that links QEMU's hw/pci and
+# libmsix (shared or static) would bind to the wrong one.
+QEMU_MSIX_NAMES=(
+	msix_set_message msix_get_message msix_init msix_init_exclusive_bar
+	msix_write_config msix_uninit msix_uninit_exclusive_bar
+	msix_nr_vectors_allocated msix_save msix_load msix_enabled msix_present
+	msix_is_masked msix_set_pending msix_clr_pending msix_vector_use
+	msix_vector_unuse msix_unuse_all_vectors msix_set_mask msix_notify
+	msix_reset msix_set_vector_notifiers msix_unset_vector_notifiers
+	vmstate_msix
+)
+
+cc='' incdir='' map='' so='' archive='' selftest=0
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--cc) cc=$2; shift 2 ;;
+	--include) incdir=$2; shift 2 ;;
+	--map) map=$2; shift 2 ;;
+	--so) so=$2; shift 2 ;;
+	--archive) archive=$2; shift 2 ;;
+	--selftest) selftest=1; shift ;;
+	*) die "unknown argument $1" ;;
+	esac
+done
+[[ -n $cc ]] || die "--cc is required"
+for tool in nm readelf perl; do
+	command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+
+# declared_exports DIR: "name header" for every declaration in DIR/*.h that
+# carries LIBMSIX_EXPORT. The headers are preprocessed as the library's own
+# build sees them (LIBMSIX_BUILDING), so the macro has expanded to
+# visibility("default"): comments, line breaks and other attribute macros
+# (LIBMSIX_PRINTF) are then no obstacle. Only declarations whose text comes
+# from DIR itself count, not what the headers include from the system.
+declared_exports() {
+	local dir=$1 h
+	for h in "$dir"/*.h; do
+		"$cc" -E -std=c11 -D_GNU_SOURCE -DLIBMSIX_BUILDING -I"$dir" -x c "$h" |
+			D=$dir perl -e '
+			use strict; use warnings;
+			my ($file, %text) = ("");
+			while (my $l = <STDIN>) {
+				if ($l =~ /^# \d+ "([^"]*)"/) {
+					$file = index($1, "$ENV{D}/") == 0 ? substr($1, length($ENV{D}) + 1) : "";
+					next;
+				}
+				$text{$file} .= $l if $file ne "";
+			}
+			my $mark = qr/__attribute__\s*\(\(\s*visibility\s*\(\s*"default"\s*\)\s*\)\)/;
+			for my $hdr (sort keys %text) {
+				my $t = $text{$hdr};
+				while ($t =~ /$mark/g) {
+					my $rest = substr($t, pos($t));
+					# Drop further attributes, balanced parentheses included.
+					1 while $rest =~ s/^\s*__attribute__\s*(\((?:[^()]++|(?1))*\))//;
+					my $decl = $rest =~ /^([^;{]*)/ ? $1 : "";
+					my $name;
+					if ($decl =~ /\(\s*\*\s*([A-Za-z_]\w*)\s*\)\s*\(/) {
+						$name = $1;	# a function pointer object
+					} elsif ($decl =~ /([A-Za-z_]\w*)\s*\(/) {
+						$name = $1;	# a function
+					} elsif ($decl =~ /([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?:=.*)?$/s) {
+						$name = $1;	# an object
+					}
+					defined $name or die "cannot parse the declaration after LIBMSIX_EXPORT in $hdr: $decl\n";
+					print "$name $hdr\n";
+				}
+			}'
+	done | sort -u
+}
+
+# declared_functions DIR: "name header" for every non-static function
+# prototype in DIR/*.h as the compiler sees it (gcc -aux-info), to find the
+# ones declared without the macro.
+declared_functions() {
+	local dir=$1 h aux
+	aux=$(mktemp)
+	for h in "$dir"/*.h; do
+		"$cc" -fsyntax-only -std=c11 -D_GNU_SOURCE -DLIBMSIX_BUILDING -I"$dir" \
+			-aux-info "$aux" -x c "$h" || { rm -f "$aux"; return 1; }
+		D=$dir perl -ne '
+			next unless m{^/\* (\S+):\d+:\w+ \*/ (.*)};
+			my ($file, $proto) = ($1, $2);
+			next unless index($file, "$ENV{D}/") == 0;
+			next if $proto =~ /^static\b/;
+			print "$1 ", substr($file, length($ENV{D}) + 1), "\n"
+				if $proto =~ /([A-Za-z_]\w*) \(/;
+		' "$aux"
+	done | sort -u
+	rm -f "$aux"
+}
+
+# check_linkage: 0 when every rule holds, else 1 after printing each breach.
+check_linkage() {
+	local failed=0 name hdr ver type nodes
+	local -A marked=() exported=() node=() qemu=()
+	local n
+
+	[[ -d $incdir ]] || die "no include directory $incdir"
+	incdir=$(cd "$incdir" && pwd)
+	[[ -f $map ]] || die "no version script $map"
+	[[ -f $so ]] || die "no shared library $so"
+	compgen -G "$incdir/*.h" >/dev/null || die "no headers in $incdir"
+
+	for n in "${QEMU_MSIX_NAMES[@]}"; do qemu[$n]=1; done
+
+	# Version nodes the script defines: "NAME {" at the start of a line.
+	nodes=$(sed -n 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_.]*\)[[:space:]]*{.*/\1/p' "$map")
+	[[ -n $nodes ]] || die "$map defines no version node"
+	for n in $nodes; do node[$n]=1; done
+
+	local decl
+	decl=$(declared_exports "$incdir") || die "cannot preprocess the headers in $incdir"
+	while read -r name hdr; do
+		[[ -n $name ]] || continue
+		marked[$name]=$hdr
+		if [[ $name != libmsix_* ]]; then
+			say "FAIL: $hdr declares $name with LIBMSIX_EXPORT: public names start with libmsix_"
+			failed=1
+		fi
+	done <<<"$decl"
+	((${#marked[@]} > 0)) || {
+		say "FAIL: no LIBMSIX_EXPORT declaration found in $incdir/*.h"
+		failed=1
+	}
+
+	local protos
+	protos=$(declared_functions "$incdir") || die "cannot compile the headers in $incdir"
+	while read -r name hdr; do
+		[[ -n $name ]] || continue
+		if [[ -z ${marked[$name]:-} ]]; then
+			say "FAIL: $hdr declares $name without LIBMSIX_EXPORT: it is hidden and no program can link it"
+			failed=1
+		fi
+	done <<<"$protos"
+
+	local dyn
+	dyn=$(nm -D --defined-only "$so") || die "nm cannot read $so"
+	# Older binutils print versions only on request.
+	if ! grep -q '@' <<<"$dyn"; then
+		dyn=$(nm -D --defined-only --with-symbol-versions "$so")
+	fi
+	while read -r _ type name; do
+		[[ -n $name ]] || continue
+		ver=''
+		if [[ $name == *@* ]]; then
+			ver=${name##*@}
+			[[ $name == *@@* ]] || {
+				say "FAIL: $name is a non-default (hidden) version: every export must be name@@NODE"
+				failed=1
+			}
+			name=${name%%@*}
+		fi
+		if [[ $type == A && -z $ver && -n ${node[$name]:-} ]]; then
+			node[$name]=seen
+			continue
+		fi
+		exported[$name]=1
+		if [[ -n ${qemu[$name]:-} ]]; then
+			say "FAIL: $so exports $name, a name QEMU's hw/pci/msix.h defines"
+			failed=1
+		fi
+		if [[ $name != libmsix_* ]]; then
+			say "FAIL: $so exports $name: only libmsix_* may be exported"
+			failed=1
+		fi
+		if [[ -z $ver ]]; then
+			say "FAIL: $so exports $name without a version: lib/libmsix.map must cover it"
+			failed=1
+		elif [[ -z ${node[$ver]:-} ]]; then
+			say "FAIL: $so exports $name@@$ver, but $map defines no node $ver"
+			failed=1
+		fi
+		if [[ -z ${marked[$name]:-} ]]; then
+			say "FAIL: $so exports $name, which no $incdir/*.h declares with LIBMSIX_EXPORT"
+			failed=1
+		fi
+	done <<<"$dyn"
+
+	for n in "${!node[@]}"; do
+		if [[ ${node[$n]} != seen ]]; then
+			say "FAIL: $map defines $n, but $so has no version definition $n"
+			failed=1
+		fi
+	done
+	for name in "${!marked[@]}"; do
+		if [[ -z ${exported[$name]:-} ]]; then
+			say "FAIL: ${marked[$name]} declares $name with LIBMSIX_EXPORT but $so does not export it"
+			failed=1
+		fi
+	done
+
+	local soname
+	soname=$(readelf -dW "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	if [[ $soname != libmsix.so.0 ]]; then
+		say "FAIL: $so has SONAME '$soname', expected libmsix.so.0"
+		failed=1
+	fi
+	# libbsd is used only through the <bsd/bitstring.h> macros; libmsix.pc
+	# promises consumers nothing to link, so the library must not need it.
+	if readelf -dW "$so" | grep '(NEEDED)' | grep -q 'libbsd'; then
+		say "FAIL: $so needs libbsd at run time, but libmsix.pc does not declare it"
+		failed=1
+	fi
+
+	if [[ -n $archive ]]; then
+		[[ -f $archive ]] || die "no static library $archive"
+		local sym others=()
+		while read -r sym; do
+			[[ -n $sym ]] || continue
+			if [[ -n ${qemu[$sym]:-} ]]; then
+				say "FAIL: $archive defines $sym, a name QEMU's hw/pci/msix.h defines"
+				failed=1
+			elif [[ $sym != libmsix_* ]]; then
+				others+=("$sym")
+			fi
+		done < <(nm -g --defined-only "$archive" | awk 'NF == 3 { print $3 }' | sort -u)
+		# Not a failure (the shared library hides them); a static link beside
+		# a program with the same global name fails, so say which there are.
+		((${#others[@]} == 0)) ||
+			say "note: $archive also defines ${#others[@]} non-libmsix_ globals for static links: ${others[*]}"
+	fi
+
+	if ((failed == 0)); then
+		local headers=("$incdir"/*.h)
+		say "ok: ${#marked[@]} LIBMSIX_EXPORT declarations in ${#headers[@]} headers," \
+			"${#exported[@]} exports, all versioned ($nodes), none of QEMU's ${#QEMU_MSIX_NAMES[@]} msix_* names"
+	fi
+	return "$failed"
+}
+
+# ------------------------------------------------------------------ selftest
+# Each case: a header and a source built into libmsix.so.0 with a version
+# script; the test must pass the good case and fail every bad one.
+selftest() {
+	local work
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' RETURN
+	local export='#define LIBMSIX_EXPORT __attribute__((visibility("default")))'
+
+	# build_case NAME HEADER SOURCE MAP
+	build_case() {
+		local d=$work/$1
+		mkdir -p "$d/include"
+		printf '%s\n' "$export" "$2" >"$d/include/libmsix.h"
+		printf '#include "libmsix.h"\n%s\n' "$3" >"$d/lib.c"
+		# An empty MAP: link without a version script (the check still
+		# reads a valid one).
+		local script=()
+		# shellcheck disable=SC2054 # one linker option, commas and all
+		[[ -z $4 ]] || script=(-Wl,--version-script="$d/libmsix.map")
+		printf '%s\n' "${4:-$good_map}" >"$d/libmsix.map"
+		"$cc" -shared -fPIC -fvisibility=hidden -DLIBMSIX_BUILDING -I"$d/include" \
+			"${script[@]}" -Wl,-soname,libmsix.so.0 -o "$d/libmsix.so" "$d/lib.c"
+	}
+	local good_map='LIBMSIX_0.1 { global: libmsix_*; local: *; };'
+	local any_map='LIBMSIX_0.1 { global: *; };'
+
+	build_case good $'LIBMSIX_EXPORT int libmsix_a(int x);\nLIBMSIX_EXPORT const char *\n  libmsix_b(void) __attribute__((pure));' \
+		'int libmsix_a(int x) { return x; } const char *libmsix_b(void) { return ""; }' "$good_map"
+	build_case undeclared 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int libmsix_extra(void) { return 1; }' "$good_map"
+	build_case missing $'LIBMSIX_EXPORT int libmsix_a(void);\nLIBMSIX_EXPORT int libmsix_gone(void);' \
+		'int libmsix_a(void) { return 0; }' "$good_map"
+	build_case unmarked $'LIBMSIX_EXPORT int libmsix_a(void);\nint libmsix_plain(void);' \
+		'int libmsix_a(void) { return 0; } int libmsix_plain(void) { return 1; }' "$good_map"
+	build_case qemu $'LIBMSIX_EXPORT int libmsix_a(void);\nLIBMSIX_EXPORT void msix_notify(void);' \
+		'int libmsix_a(void) { return 0; } void msix_notify(void) { }' "$any_map"
+	build_case unversioned 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; }' ''
+	build_case othernode 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; }' "$good_map"
+	printf 'LIBMSIX_0.2 { global: libmsix_*; local: *; };\n' >"$work/othernode/libmsix.map.other"
+	build_case leak 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int helper(void) { return 1; }' "$any_map"
+
+	# A static archive whose internal helper has one of QEMU's names.
+	build_case archive 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; } int msix_present(void); int msix_present(void) { return 1; }' "$good_map"
+	"$cc" -c -fPIC -I"$work/archive/include" -o "$work/archive/lib.o" "$work/archive/lib.c"
+	ar rcs "$work/archive/libmsix.a" "$work/archive/lib.o"
+
+	local c rc bad=0
+	for c in good undeclared missing unmarked qemu unversioned othernode leak archive; do
+		incdir=$work/$c/include so=$work/$c/libmsix.so map=$work/$c/libmsix.map archive=''
+		[[ $c != othernode ]] || map=$work/$c/libmsix.map.other
+		[[ $c != archive ]] || archive=$work/$c/libmsix.a
+		rc=0
+		(check_linkage) >"$work/$c.out" 2>&1 || rc=$?
+		if [[ $c == good ]] && ((rc != 0)); then
+			say "selftest FAIL: the good library was rejected:"
+			cat "$work/$c.out"
+			bad=1
+		elif [[ $c != good ]] && ((rc != 1)); then
+			say "selftest FAIL: case '$c' was not rejected (rc=$rc):"
+			cat "$work/$c.out"
+			bad=1
+		else
+			say "selftest ok: $c"
+			grep -E 'FAIL|ok:' "$work/$c.out" | sed -e "s|$work/||g" -e 's/^/    /'
+		fi
+	done
+	return "$bad"
+}
+
+if ((selftest)); then
+	selftest
+	exit $?
+fi
+[[ -n $incdir && -n $map && -n $so ]] || die "--include, --map and --so are required"
+check_linkage
