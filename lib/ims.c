@@ -1,0 +1,1211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IMS backend: guest MSI-X vectors backed by the slots of a device's
+ * Interrupt Message Store, and a software IMS device that checks how it is
+ * driven.
+ *
+ * One event, one path. The guest unmasks vector 7 of a device on a store:
+ *   the engine stages alloc(7,1) -> a slot s is taken from the pool (within
+ *   the device's budget); route(7,msg) and unmask(7) only record; commit()
+ *   claims s, writes (msg, cookie) into it while masked, then clears its mask
+ *   bit -- two writes -- and remembers what s holds. If any write of the
+ *   commit fails, every slot it wrote is written back, and the error returns.
+ *
+ * Locking: everything here is under the store lock (several devices may share
+ * a store). The per-slot shadow (store->cur) is what the device holds; a
+ * failed write changes nothing, so the shadow is always exact and every
+ * transition starts from it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "libmsix-ims.h"
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* struct ivec.fl / st_fl. */
+#define IV_HOST 0x1u	 /* holds a host vector (a slot unless emulated) */
+#define IV_ROUTED 0x2u	 /* (address, data) programmed */
+#define IV_UNMASKED 0x4u /* slot mask bit clear */
+
+/* One vector: committed state, and the staged copy while it is dirty. */
+struct ivec {
+	struct libmsix_msg msg, st_msg;
+	uint64_t cookie;
+	int32_t slot, st_slot;
+	uint8_t fl, st_fl;
+	bool emulated;
+	/* The slot's pending bit was consumed as it went live: libmsix owes
+	 * the message, and the engine's poll right after the commit takes it. */
+	bool owed;
+};
+
+/* A slot as it was before this commit wrote it. */
+struct undo {
+	uint32_t slot;
+	bool claimed; /* claimed by this commit */
+	struct libmsix_ims_entry was;
+};
+
+struct libmsix_ims {
+	struct libmsix_backend be;
+	struct libmsix_ims_store *store;
+	struct libmsix_ims *next;
+	uint32_t flags;
+	uint32_t n;
+	uint32_t reserve;
+	uint32_t held; /* slots taken, staged or committed */
+	uint32_t peak;
+	uint32_t nr_emulated;
+	uint64_t exhausted;
+	libmsix_ims_deliver_fn deliver;
+	void *opaque;
+	bitstr_t *dirty; /* vectors with staged changes */
+	uint32_t dirty_lo, dirty_hi;
+	struct undo *undo; /* one per vector at most */
+	struct ivec v[];
+};
+
+struct libmsix_ims_store {
+	struct libmsix_ims_hw *hw;
+	pthread_mutex_t lock;
+	uint32_t cap;
+	bitstr_t *taken;		/* slots held by a vector, or quarantined */
+	bitstr_t *bad;			/* quarantined */
+	struct libmsix_ims_entry *cur;	/* what each slot holds */
+	struct libmsix_ims *devs;
+	uint32_t ndevs;
+	/* sum over devices of max(reserve, held): what is spoken for */
+	uint32_t claimed;
+	uint32_t reserved, demand, held, peak, quarantined;
+	uint64_t exhausted, writes, write_errors, rollbacks;
+};
+
+static const struct libmsix_ims_entry reset_entry = { .masked = true };
+
+/* An op of the device, or NULL when absent or past the table's size. */
+#define HW_OP(hw, m)                                                       \
+	((hw)->ops->size >= offsetof(struct libmsix_ims_ops, m) +          \
+				    sizeof((hw)->ops->m)                   \
+		 ? (hw)->ops->m                                            \
+		 : NULL)
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static struct libmsix_ims *to_ims(struct libmsix_backend *be)
+{
+	return container_of(be, struct libmsix_ims, be);
+}
+
+static bool range_ok(uint32_t n, uint32_t start, uint32_t count)
+{
+	return count > 0 && start < n && count <= n - start;
+}
+
+static bool same_msg(const struct libmsix_ims_entry *a,
+		     const struct libmsix_ims_entry *b)
+{
+	return a->address == b->address && a->data == b->data &&
+	       a->cookie == b->cookie;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Slots and budgets                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Slots nobody holds and nobody is guaranteed. */
+static uint32_t available(const struct libmsix_ims_store *st)
+{
+	uint32_t used = st->claimed + st->quarantined;
+
+	return used >= st->cap ? 0 : st->cap - used;
+}
+
+static void set_held(struct libmsix_ims_store *st, struct libmsix_ims *ims,
+		     uint32_t held)
+{
+	st->claimed -= max_u32(ims->reserve, ims->held);
+	st->claimed += max_u32(ims->reserve, held);
+	st->held = st->held - ims->held + held;
+	ims->held = held;
+	if (held > ims->peak)
+		ims->peak = held;
+	if (st->held > st->peak)
+		st->peak = st->held;
+}
+
+/*
+ * May @ims take @k more slots? Within its reservation always (the
+ * reservation is part of st->claimed, so the slots exist); beyond it only
+ * with FORCE, and only from what nobody holds or is guaranteed.
+ */
+static bool can_take(const struct libmsix_ims_store *st,
+		     const struct libmsix_ims *ims, uint32_t k)
+{
+	uint32_t before = max_u32(ims->reserve, ims->held);
+	uint32_t after = max_u32(ims->reserve, ims->held + k);
+
+	if (ims->held + k > ims->reserve && !(ims->flags & LIBMSIX_IMS_F_FORCE))
+		return false;
+	if (after - before > available(st))
+		return false;
+	/* Quarantined slots can break a reservation's promise: count bits. */
+	return st->held + st->quarantined + k <= st->cap;
+}
+
+static int32_t take_slot(struct libmsix_ims_store *st, struct libmsix_ims *ims)
+{
+	int s;
+
+	bit_ffc(st->taken, (int)st->cap, &s);
+	if (s < 0) /* can_take() makes this impossible */
+		return -1;
+	bit_set(st->taken, s);
+	set_held(st, ims, ims->held + 1);
+	return s;
+}
+
+static void put_slot(struct libmsix_ims_store *st, struct libmsix_ims *ims,
+		     int32_t s)
+{
+	if (!bit_test(st->bad, s))
+		bit_clear(st->taken, s);
+	set_held(st, ims, ims->held - 1);
+}
+
+static void quarantine(struct libmsix_ims_store *st, uint32_t s)
+{
+	if (!bit_test(st->bad, (int)s)) {
+		bit_set(st->bad, (int)s);
+		st->quarantined++;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Slot writes                                                               */
+/* ------------------------------------------------------------------------ */
+
+static int hw_write(struct libmsix_ims_store *st, uint32_t s,
+		    const struct libmsix_ims_entry *e)
+{
+	int err = st->hw->ops->write(st->hw, s, e);
+
+	if (err < 0) {
+		st->write_errors++;
+		return err;
+	}
+	st->cur[s] = *e;
+	st->writes++;
+	return 0;
+}
+
+/*
+ * Bring slot @s from what it holds to @t with the fewest writes that keep
+ * R41: (address, data, cookie) change only while the slot is masked, so an
+ * unmasked slot is masked first and unmasked last. @owed, when not NULL,
+ * receives a pending bit that the device latched while the slot was masked
+ * and that libmsix will send (the engine polls right after the commit that
+ * takes the vector live); without it the device sends it at the unmask.
+ */
+static int transition(struct libmsix_ims_store *st, uint32_t s,
+		      const struct libmsix_ims_entry *t, bool *owed)
+{
+	int (*pending)(struct libmsix_ims_hw *, uint32_t) =
+		HW_OP(st->hw, pending);
+	struct libmsix_ims_entry now = st->cur[s], e;
+	bool was_masked = now.masked;
+	int err;
+
+	if (!same_msg(&now, t)) {
+		if (!now.masked) {
+			e = now;
+			e.masked = true;
+			err = hw_write(st, s, &e);
+			if (err)
+				return err;
+			now = e;
+		}
+		e = *t;
+		e.masked = true;
+		err = hw_write(st, s, &e);
+		if (err)
+			return err;
+		now = e;
+	}
+	if (now.masked == t->masked)
+		return 0;
+	if (!t->masked && was_masked && owed && pending &&
+	    pending(st->hw, s) > 0)
+		*owed = true;
+	return hw_write(st, s, t);
+}
+
+/* Can libmsix send a slot-backed vector's message itself? */
+static bool can_replay(const struct libmsix_ims *ims)
+{
+	return HW_OP(ims->store->hw, fire) || ims->deliver;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backend ops                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Vector @v's state as staged so far (committed when not dirty). */
+static uint8_t staged_fl(const struct libmsix_ims *ims, uint32_t v)
+{
+	return bit_test(ims->dirty, (int)v) ? ims->v[v].st_fl : ims->v[v].fl;
+}
+
+/* Start staging vector @v: the staged copy begins as the committed state. */
+static struct ivec *stage(struct libmsix_ims *ims, uint32_t v)
+{
+	struct ivec *iv = &ims->v[v];
+
+	if (!bit_test(ims->dirty, (int)v)) {
+		bit_set(ims->dirty, (int)v);
+		iv->st_fl = iv->fl;
+		iv->st_slot = iv->slot;
+		iv->st_msg = iv->msg;
+		if (v < ims->dirty_lo)
+			ims->dirty_lo = v;
+		if (v + 1 > ims->dirty_hi)
+			ims->dirty_hi = v + 1;
+	}
+	return iv;
+}
+
+static void clean(struct libmsix_ims *ims)
+{
+	if (ims->dirty_lo < ims->dirty_hi)
+		bit_nclear(ims->dirty, (int)ims->dirty_lo,
+			   (int)ims->dirty_hi - 1);
+	ims->dirty_lo = ims->n;
+	ims->dirty_hi = 0;
+}
+
+static int ims_alloc(struct libmsix_backend *be, uint32_t start,
+		     uint32_t count)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	uint32_t need = 0;
+	int err = 0;
+
+	if (!range_ok(ims->n, start, count))
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = start; v < start + count; v++) {
+		const struct ivec *iv = &ims->v[v];
+
+		if (staged_fl(ims, v) & IV_HOST) {
+			err = -EINVAL; /* contract: alloc of a held vector */
+			goto out;
+		}
+		/* A slot released earlier in this transaction is kept. */
+		if (!iv->emulated && iv->slot < 0)
+			need++;
+	}
+	if (need && !can_take(st, ims, need)) {
+		ims->exhausted++;
+		st->exhausted++;
+		err = -ENOSPC;
+		goto out;
+	}
+	for (uint32_t v = start; v < start + count; v++) {
+		struct ivec *iv = stage(ims, v);
+
+		iv->st_fl = IV_HOST; /* starts masked */
+		if (iv->emulated)
+			iv->st_slot = -1;
+		else if (iv->slot >= 0)
+			iv->st_slot = iv->slot;
+		else
+			iv->st_slot = take_slot(st, ims);
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+static int ims_release(struct libmsix_backend *be, uint32_t start,
+		       uint32_t count)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	int err = 0;
+
+	if (!range_ok(ims->n, start, count))
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = start; v < start + count; v++) {
+		if (!(staged_fl(ims, v) & IV_HOST)) {
+			err = -EINVAL; /* contract: release of a free vector */
+			goto out;
+		}
+	}
+	/* The slot stays taken until the commit has reset it. */
+	for (uint32_t v = start; v < start + count; v++) {
+		struct ivec *iv = stage(ims, v);
+
+		iv->st_fl = 0;
+		iv->st_slot = -1;
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+/* One-vector staging ops: @set and @clear on the staged flags. */
+static int vec_op(struct libmsix_backend *be, uint32_t v,
+		  const struct libmsix_msg *msg, uint8_t need, uint8_t set,
+		  uint8_t clear)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	struct ivec *iv;
+	int err = 0;
+
+	if (v >= ims->n)
+		return -EINVAL;
+	pthread_mutex_lock(&st->lock);
+	if ((staged_fl(ims, v) & need) != need) {
+		err = -EINVAL; /* contract: order alloc, route, unmask */
+	} else {
+		iv = stage(ims, v);
+		iv->st_fl = (uint8_t)((iv->st_fl | set) & ~clear);
+		if (msg)
+			iv->st_msg = *msg;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+static int ims_route(struct libmsix_backend *be, uint32_t v,
+		     const struct libmsix_msg *msg)
+{
+	if (!msg)
+		return -EINVAL;
+	return vec_op(be, v, msg, IV_HOST, IV_ROUTED, 0);
+}
+
+static int ims_unroute(struct libmsix_backend *be, uint32_t v)
+{
+	return vec_op(be, v, NULL, 0, 0, IV_ROUTED);
+}
+
+static int ims_mask(struct libmsix_backend *be, uint32_t v)
+{
+	return vec_op(be, v, NULL, 0, 0, IV_UNMASKED);
+}
+
+static int ims_unmask(struct libmsix_backend *be, uint32_t v)
+{
+	return vec_op(be, v, NULL, IV_HOST | IV_ROUTED, IV_UNMASKED, 0);
+}
+
+/* What vector @iv's slot should hold once the staged state commits. */
+static struct libmsix_ims_entry target(const struct ivec *iv)
+{
+	struct libmsix_ims_entry t = reset_entry;
+
+	if (iv->st_fl & IV_ROUTED) {
+		t.address = iv->st_msg.address;
+		t.data = iv->st_msg.data;
+	}
+	t.cookie = iv->cookie;
+	t.masked = !(iv->st_fl & IV_UNMASKED);
+	return t;
+}
+
+/* Write back every slot this commit wrote, newest first. */
+static void rollback(struct libmsix_ims *ims, size_t nu)
+{
+	struct libmsix_ims_store *st = ims->store;
+	void (*release)(struct libmsix_ims_hw *, uint32_t) =
+		HW_OP(st->hw, release);
+
+	st->rollbacks++;
+	while (nu--) {
+		const struct undo *u = &ims->undo[nu];
+
+		if (transition(st, u->slot, &u->was, NULL) < 0) {
+			/*
+			 * The device refused twice. A slot this commit claimed
+			 * is not reset, so it never goes back to the pool; a
+			 * slot a vector keeps is set right by its next commit,
+			 * which starts from what the slot really holds.
+			 */
+			if (u->claimed)
+				quarantine(st, u->slot);
+			continue;
+		}
+		if (u->claimed && release)
+			release(st->hw, u->slot);
+	}
+}
+
+static int ims_commit(struct libmsix_backend *be)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	void (*claim)(struct libmsix_ims_hw *, uint32_t) = HW_OP(st->hw, claim);
+	void (*release)(struct libmsix_ims_hw *, uint32_t) =
+		HW_OP(st->hw, release);
+	bool replay = can_replay(ims);
+	size_t nu = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+		struct ivec *iv = &ims->v[v];
+		struct libmsix_ims_entry t;
+		struct undo *u;
+
+		if (!bit_test(ims->dirty, (int)v) || iv->emulated)
+			continue;
+		if (iv->st_slot >= 0)
+			t = target(iv);
+		else if (iv->slot >= 0)
+			t = reset_entry; /* released: nothing may linger */
+		else
+			continue;
+		u = &ims->undo[nu++];
+		u->slot = (uint32_t)(iv->st_slot >= 0 ? iv->st_slot : iv->slot);
+		u->claimed = iv->st_slot >= 0 && iv->st_slot != iv->slot;
+		u->was = st->cur[u->slot];
+		if (u->claimed && claim)
+			claim(st->hw, u->slot);
+		err = transition(st, u->slot, &t, replay ? &iv->owed : NULL);
+		if (err) {
+			rollback(ims, nu);
+			goto out;
+		}
+	}
+	/* Everything is written: now freed slots go back to the pool. */
+	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+		struct ivec *iv = &ims->v[v];
+
+		if (!bit_test(ims->dirty, (int)v))
+			continue;
+		if (!iv->emulated && iv->slot >= 0 && iv->st_slot != iv->slot) {
+			if (release)
+				release(st->hw, (uint32_t)iv->slot);
+			put_slot(st, ims, iv->slot);
+		}
+		if (iv->st_slot < 0)
+			iv->owed = false;
+		iv->fl = iv->st_fl;
+		iv->slot = iv->st_slot;
+		iv->msg = iv->st_msg;
+	}
+	clean(ims);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+static void ims_abort(struct libmsix_backend *be)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+		struct ivec *iv = &ims->v[v];
+
+		if (bit_test(ims->dirty, (int)v) && !iv->emulated &&
+		    iv->st_slot >= 0 && iv->st_slot != iv->slot)
+			put_slot(st, ims, iv->st_slot);
+	}
+	clean(ims);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * A live vector: the slot sends its own message (so the device's cookie
+ * goes with it); emulated vectors, and devices that cannot be told to fire,
+ * go through the VMM. The store lock is held across fire so the slot cannot
+ * be handed to another device's vector meanwhile.
+ */
+static int ims_deliver(struct libmsix_backend *be, uint32_t v,
+		       const struct libmsix_msg *msg)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	int (*fire)(struct libmsix_ims_hw *, uint32_t) = HW_OP(st->hw, fire);
+	struct ivec *iv;
+	int err;
+
+	if (v >= ims->n)
+		return -EINVAL;
+	iv = &ims->v[v];
+	pthread_mutex_lock(&st->lock);
+	iv->owed = false; /* this message is the one owed */
+	if (!iv->emulated && iv->slot >= 0 && fire) {
+		err = fire(st->hw, (uint32_t)iv->slot);
+		pthread_mutex_unlock(&st->lock);
+		return err < 0 ? err : 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!ims->deliver)
+		return -ENOENT; /* libmsix latches it */
+	return ims->deliver(ims->opaque, v, msg);
+}
+
+/*
+ * A masked vector: did its slot latch an interrupt? Only consumed when
+ * libmsix can send it later; otherwise the device keeps it and sends it
+ * itself at the unmask.
+ */
+static int ims_poll(struct libmsix_backend *be, uint32_t v)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+	int (*pending)(struct libmsix_ims_hw *, uint32_t) =
+		HW_OP(st->hw, pending);
+	struct ivec *iv;
+	int r = 0;
+
+	if (v >= ims->n)
+		return -EINVAL;
+	iv = &ims->v[v];
+	pthread_mutex_lock(&st->lock);
+	if (iv->owed) {
+		iv->owed = false;
+		r = 1;
+	} else if (!iv->emulated && iv->slot >= 0 && pending &&
+		   can_replay(ims)) {
+		r = pending(st->hw, (uint32_t)iv->slot);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+static const struct libmsix_backend_ops ims_ops = {
+	.size = sizeof(struct libmsix_backend_ops),
+	.alloc = ims_alloc,
+	.release = ims_release,
+	.route = ims_route,
+	.unroute = ims_unroute,
+	.mask = ims_mask,
+	.unmask = ims_unmask,
+	.commit = ims_commit,
+	.abort = ims_abort,
+	.deliver = ims_deliver,
+	.poll = ims_poll,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Store                                                                     */
+/* ------------------------------------------------------------------------ */
+
+int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
+			     struct libmsix_ims_store **out)
+{
+	struct libmsix_ims_store *st;
+
+	if (!hw || !out || !hw->ops)
+		return -EINVAL;
+	/* The only required op must be inside the table the device built. */
+	if (!HW_OP(hw, write))
+		return -EINVAL;
+	if (hw->nr_slots < 1 || hw->nr_slots > LIBMSIX_IMS_MAX_SLOTS)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->hw = hw;
+	st->cap = hw->nr_slots;
+	st->taken = bit_alloc((int)st->cap);
+	st->bad = bit_alloc((int)st->cap);
+	st->cur = calloc(st->cap, sizeof(*st->cur));
+	if (!st->taken || !st->bad || !st->cur) {
+		free(st->taken);
+		free(st->bad);
+		free(st->cur);
+		free(st);
+		return -ENOMEM;
+	}
+	for (uint32_t s = 0; s < st->cap; s++)
+		st->cur[s] = reset_entry;
+	pthread_mutex_init(&st->lock, NULL);
+	*out = st;
+	return 0;
+}
+
+int libmsix_ims_store_destroy(struct libmsix_ims_store *st)
+{
+	if (!st)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	if (st->devs) {
+		pthread_mutex_unlock(&st->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_destroy(&st->lock);
+	free(st->taken);
+	free(st->bad);
+	free(st->cur);
+	free(st);
+	return 0;
+}
+
+int libmsix_ims_store_budget(struct libmsix_ims_store *st,
+			     struct libmsix_ims_budget *out)
+{
+	uint64_t cover;
+
+	if (!st || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	out->capacity = st->cap;
+	out->devices = st->ndevs;
+	out->reserved = st->reserved;
+	out->demand = st->demand;
+	out->held = st->held;
+	out->peak = st->peak;
+	out->available = available(st);
+	/* What can be covered: every reservation, plus the free slots. */
+	cover = (uint64_t)st->reserved + out->available;
+	out->overcommit = st->demand > cover ? (uint32_t)(st->demand - cover)
+					     : 0;
+	out->exhausted = st->exhausted;
+	out->quarantined = st->quarantined;
+	out->writes = st->writes;
+	out->write_errors = st->write_errors;
+	out->rollbacks = st->rollbacks;
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per device                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Without FORCE the engine is told the limit, so it faults vectors beyond it
+ * without asking (a whole batch is never refused for one vector too many).
+ * Emulated vectors hold host vectors in the engine's count but no slot.
+ */
+static void set_engine_budget(struct libmsix_ims *ims)
+{
+	uint32_t max = ims->reserve + ims->nr_emulated;
+
+	if (ims->flags & LIBMSIX_IMS_F_FORCE)
+		ims->be.max_vectors = 0;
+	else
+		ims->be.max_vectors = max > ims->n ? ims->n : max;
+}
+
+int libmsix_ims_create(struct libmsix_ims_store *st,
+		       const struct libmsix_ims_config *cfg,
+		       struct libmsix_ims **out)
+{
+	struct libmsix_ims *ims;
+
+	if (!st || !cfg || !out || cfg->size < sizeof(*cfg))
+		return -EINVAL;
+	if (cfg->flags & ~LIBMSIX_IMS_F_FORCE)
+		return -EINVAL;
+	if (cfg->nr_vectors < 1 || cfg->nr_vectors > LIBMSIX_MAX_VECTORS)
+		return -EINVAL;
+	if (cfg->reserve > cfg->nr_vectors)
+		return -EINVAL;
+	/* A budget of 0 is a device that can never go live: say so now. */
+	if (cfg->reserve == 0 && !(cfg->flags & LIBMSIX_IMS_F_FORCE))
+		return -EINVAL;
+
+	ims = calloc(1, sizeof(*ims) + cfg->nr_vectors * sizeof(struct ivec));
+	if (!ims)
+		return -ENOMEM;
+	ims->dirty = bit_alloc((int)cfg->nr_vectors);
+	ims->undo = calloc(cfg->nr_vectors, sizeof(*ims->undo));
+	if (!ims->dirty || !ims->undo) {
+		free(ims->dirty);
+		free(ims->undo);
+		free(ims);
+		return -ENOMEM;
+	}
+	ims->store = st;
+	ims->flags = cfg->flags;
+	ims->n = cfg->nr_vectors;
+	ims->reserve = cfg->reserve;
+	ims->deliver = cfg->deliver;
+	ims->opaque = cfg->opaque;
+	ims->dirty_lo = ims->n;
+	for (uint32_t v = 0; v < ims->n; v++) {
+		ims->v[v].slot = ims->v[v].st_slot = -1;
+		ims->v[v].cookie = cfg->default_cookie;
+	}
+	ims->be.ops = &ims_ops;
+	ims->be.flags = LIBMSIX_BE_LIVE_RESIZE; /* slots are independent */
+	set_engine_budget(ims);
+
+	pthread_mutex_lock(&st->lock);
+	if (cfg->reserve > available(st)) {
+		pthread_mutex_unlock(&st->lock);
+		free(ims->dirty);
+		free(ims->undo);
+		free(ims);
+		return -ENOSPC;
+	}
+	st->claimed += ims->reserve;
+	st->reserved += ims->reserve;
+	st->demand += ims->n;
+	st->ndevs++;
+	ims->next = st->devs;
+	st->devs = ims;
+	pthread_mutex_unlock(&st->lock);
+	*out = ims;
+	return 0;
+}
+
+void libmsix_ims_destroy(struct libmsix_ims *ims)
+{
+	struct libmsix_ims_store *st;
+	void (*release)(struct libmsix_ims_hw *, uint32_t);
+
+	if (!ims)
+		return;
+	st = ims->store;
+	release = HW_OP(st->hw, release);
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+		struct ivec *iv = &ims->v[v];
+
+		if (bit_test(ims->dirty, (int)v) && !iv->emulated &&
+		    iv->st_slot >= 0 && iv->st_slot != iv->slot)
+			put_slot(st, ims, iv->st_slot);
+	}
+	clean(ims);
+	/* Misuse (the device still exists) must not leak slots. */
+	for (uint32_t v = 0; v < ims->n; v++) {
+		struct ivec *iv = &ims->v[v];
+		uint32_t s = (uint32_t)iv->slot;
+
+		if (iv->emulated || iv->slot < 0)
+			continue;
+		if (transition(st, s, &reset_entry, NULL) < 0)
+			quarantine(st, s);
+		else if (release)
+			release(st->hw, s);
+		put_slot(st, ims, iv->slot);
+		iv->slot = -1;
+	}
+	st->claimed -= ims->reserve;
+	st->reserved -= ims->reserve;
+	st->demand -= ims->n - ims->nr_emulated;
+	st->ndevs--;
+	for (struct libmsix_ims **p = &st->devs; *p; p = &(*p)->next) {
+		if (*p == ims) {
+			*p = ims->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(ims->dirty);
+	free(ims->undo);
+	free(ims);
+}
+
+struct libmsix_backend *libmsix_ims_backend(struct libmsix_ims *ims)
+{
+	return ims ? &ims->be : NULL;
+}
+
+int libmsix_ims_set_cookie(struct libmsix_ims *ims, uint32_t vector,
+			   uint64_t cookie)
+{
+	struct libmsix_ims_store *st;
+	struct ivec *iv;
+	int err = 0;
+
+	if (!ims || vector >= ims->n)
+		return -EINVAL;
+	st = ims->store;
+	iv = &ims->v[vector];
+	pthread_mutex_lock(&st->lock);
+	if (!iv->emulated && iv->slot >= 0 &&
+	    st->cur[iv->slot].cookie != cookie) {
+		uint32_t s = (uint32_t)iv->slot;
+		struct libmsix_ims_entry was = st->cur[s], t = was;
+
+		/* No owed: a live slot sends what it caught when unmasked. */
+		t.cookie = cookie;
+		err = transition(st, s, &t, NULL);
+		if (err) {
+			st->rollbacks++;
+			transition(st, s, &was, NULL);
+		}
+	}
+	if (!err)
+		iv->cookie = cookie;
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+int libmsix_ims_get_cookie(struct libmsix_ims *ims, uint32_t vector,
+			   uint64_t *out)
+{
+	if (!ims || !out || vector >= ims->n)
+		return -EINVAL;
+	pthread_mutex_lock(&ims->store->lock);
+	*out = ims->v[vector].cookie;
+	pthread_mutex_unlock(&ims->store->lock);
+	return 0;
+}
+
+int libmsix_ims_set_emulated(struct libmsix_ims *ims, uint32_t start,
+			     uint32_t count, bool on)
+{
+	struct libmsix_ims_store *st;
+	int err = 0;
+
+	if (!ims || !range_ok(ims->n, start, count))
+		return -EINVAL;
+	if (on && !ims->deliver)
+		return -EINVAL;
+	st = ims->store;
+	pthread_mutex_lock(&st->lock);
+	for (uint32_t v = start; v < start + count; v++) {
+		if ((ims->v[v].fl & IV_HOST) || bit_test(ims->dirty, (int)v)) {
+			err = -EBUSY;
+			goto out;
+		}
+	}
+	for (uint32_t v = start; v < start + count; v++) {
+		struct ivec *iv = &ims->v[v];
+
+		if (iv->emulated == on)
+			continue;
+		iv->emulated = on;
+		if (on) {
+			ims->nr_emulated++;
+			st->demand--;
+		} else {
+			ims->nr_emulated--;
+			st->demand++;
+		}
+	}
+	set_engine_budget(ims);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return err;
+}
+
+int libmsix_ims_vector_slot(struct libmsix_ims *ims, uint32_t vector)
+{
+	int slot;
+
+	if (!ims || vector >= ims->n)
+		return -EINVAL;
+	pthread_mutex_lock(&ims->store->lock);
+	slot = ims->v[vector].emulated ? -1 : ims->v[vector].slot;
+	pthread_mutex_unlock(&ims->store->lock);
+	return slot < 0 ? -ENOENT : slot;
+}
+
+int libmsix_ims_report(struct libmsix_ims *ims, struct libmsix_ims_report *out)
+{
+	if (!ims || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ims->store->lock);
+	out->nr_vectors = ims->n;
+	out->emulated = ims->nr_emulated;
+	out->reserve = ims->reserve;
+	out->forced = ims->flags & LIBMSIX_IMS_F_FORCE;
+	out->held = ims->held;
+	out->peak = ims->peak;
+	out->exhausted = ims->exhausted;
+	pthread_mutex_unlock(&ims->store->lock);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The software IMS device                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct soft_slot {
+	struct libmsix_ims_entry e;
+	bool claimed;
+	bool pending;
+	uint64_t writes;
+	uint64_t sent;
+};
+
+struct libmsix_soft_ims {
+	struct libmsix_ims_hw hw;
+	pthread_mutex_t lock;
+	libmsix_soft_ims_sink_fn sink;
+	void *opaque;
+	/* Injected failures: writes fail_k .. fail_k + fail_n - 1 from now. */
+	uint32_t fail_k, fail_n;
+	int fail_err;
+	struct libmsix_soft_ims_stats st;
+	struct soft_slot s[];
+};
+
+static struct libmsix_soft_ims *to_soft(struct libmsix_ims_hw *hw)
+{
+	return container_of(hw, struct libmsix_soft_ims, hw);
+}
+
+static bool is_reset(const struct libmsix_ims_entry *e)
+{
+	return e->masked && same_msg(e, &reset_entry);
+}
+
+/* Soft lock held. The message leaves the slot; its pending bit is spent. */
+static void soft_send(struct libmsix_soft_ims *soft, uint32_t i)
+{
+	struct soft_slot *s = &soft->s[i];
+	struct libmsix_msg msg = { .address = s->e.address, .data = s->e.data };
+
+	s->pending = false;
+	s->sent++;
+	soft->st.sent++;
+	if (soft->sink)
+		soft->sink(soft->opaque, i, &msg, s->e.cookie);
+}
+
+static bool soft_should_fail(struct libmsix_soft_ims *soft)
+{
+	if (soft->fail_n == 0)
+		return false;
+	if (soft->fail_k > 1) {
+		soft->fail_k--;
+		return false;
+	}
+	soft->fail_n--;
+	soft->st.failed++;
+	return true;
+}
+
+static int soft_write(struct libmsix_ims_hw *hw, uint32_t i,
+		      const struct libmsix_ims_entry *e)
+{
+	struct libmsix_soft_ims *soft = to_soft(hw);
+	struct soft_slot *s;
+	int err = 0;
+
+	pthread_mutex_lock(&soft->lock);
+	if (soft_should_fail(soft)) {
+		err = soft->fail_err;
+		goto out;
+	}
+	if (i >= hw->nr_slots || !e || !soft->s[i].claimed) {
+		soft->st.violations++;
+		err = -EINVAL;
+		goto out;
+	}
+	s = &soft->s[i];
+	/* R41: the message only changes under the mask. */
+	if (!same_msg(&s->e, e) && !(s->e.masked && e->masked)) {
+		soft->st.violations++;
+		err = -EINVAL;
+		goto out;
+	}
+	s->e = *e;
+	s->writes++;
+	soft->st.writes++;
+	/* §6.1.4.5: unmasking a slot with its pending bit set sends it. */
+	if (!e->masked && s->pending)
+		soft_send(soft, i);
+out:
+	pthread_mutex_unlock(&soft->lock);
+	return err;
+}
+
+static int soft_raise_locked(struct libmsix_soft_ims *soft, uint32_t i)
+{
+	struct soft_slot *s = &soft->s[i];
+
+	if (!s->claimed)
+		return -ENOENT;
+	if (s->e.masked) {
+		if (!s->pending)
+			soft->st.latched++;
+		s->pending = true;
+		return LIBMSIX_LATCHED;
+	}
+	soft_send(soft, i);
+	return LIBMSIX_DELIVERED;
+}
+
+static int soft_fire(struct libmsix_ims_hw *hw, uint32_t i)
+{
+	struct libmsix_soft_ims *soft = to_soft(hw);
+	int r;
+
+	pthread_mutex_lock(&soft->lock);
+	if (i >= hw->nr_slots || !soft->s[i].claimed) {
+		soft->st.violations++; /* libmsix fired a slot it does not own */
+		r = -EINVAL;
+	} else {
+		r = soft_raise_locked(soft, i);
+	}
+	pthread_mutex_unlock(&soft->lock);
+	return r < 0 ? r : 0;
+}
+
+static int soft_pending(struct libmsix_ims_hw *hw, uint32_t i)
+{
+	struct libmsix_soft_ims *soft = to_soft(hw);
+	int r;
+
+	pthread_mutex_lock(&soft->lock);
+	if (i >= hw->nr_slots || !soft->s[i].claimed) {
+		soft->st.violations++;
+		r = -EINVAL;
+	} else {
+		r = soft->s[i].pending;
+		soft->s[i].pending = false;
+		if (r)
+			soft->st.pending_reads++;
+	}
+	pthread_mutex_unlock(&soft->lock);
+	return r;
+}
+
+static void soft_claim(struct libmsix_ims_hw *hw, uint32_t i)
+{
+	struct libmsix_soft_ims *soft = to_soft(hw);
+
+	pthread_mutex_lock(&soft->lock);
+	if (i >= hw->nr_slots || soft->s[i].claimed || !is_reset(&soft->s[i].e)) {
+		soft->st.violations++;
+	} else {
+		soft->s[i].claimed = true;
+		soft->s[i].pending = false;
+		soft->st.claimed++;
+		soft->st.claims++;
+	}
+	pthread_mutex_unlock(&soft->lock);
+}
+
+static void soft_release(struct libmsix_ims_hw *hw, uint32_t i)
+{
+	struct libmsix_soft_ims *soft = to_soft(hw);
+
+	pthread_mutex_lock(&soft->lock);
+	/* A freed slot keeps no message: the next owner must not inherit it. */
+	if (i >= hw->nr_slots || !soft->s[i].claimed ||
+	    !is_reset(&soft->s[i].e)) {
+		soft->st.violations++;
+	} else {
+		soft->s[i].claimed = false;
+		soft->s[i].pending = false;
+		soft->st.claimed--;
+		soft->st.releases++;
+	}
+	pthread_mutex_unlock(&soft->lock);
+}
+
+static const struct libmsix_ims_ops soft_ops = {
+	.size = sizeof(struct libmsix_ims_ops),
+	.write = soft_write,
+	.pending = soft_pending,
+	.fire = soft_fire,
+	.claim = soft_claim,
+	.release = soft_release,
+};
+
+int libmsix_soft_ims_create(uint32_t nr_slots, libmsix_soft_ims_sink_fn sink,
+			    void *opaque, struct libmsix_soft_ims **out)
+{
+	struct libmsix_soft_ims *soft;
+
+	if (!out || nr_slots < 1 || nr_slots > LIBMSIX_IMS_MAX_SLOTS)
+		return -EINVAL;
+	soft = calloc(1, sizeof(*soft) + nr_slots * sizeof(struct soft_slot));
+	if (!soft)
+		return -ENOMEM;
+	soft->hw.ops = &soft_ops;
+	soft->hw.nr_slots = nr_slots;
+	soft->sink = sink;
+	soft->opaque = opaque;
+	for (uint32_t i = 0; i < nr_slots; i++)
+		soft->s[i].e = reset_entry;
+	pthread_mutex_init(&soft->lock, NULL);
+	*out = soft;
+	return 0;
+}
+
+void libmsix_soft_ims_destroy(struct libmsix_soft_ims *soft)
+{
+	if (!soft)
+		return;
+	pthread_mutex_destroy(&soft->lock);
+	free(soft);
+}
+
+struct libmsix_ims_hw *libmsix_soft_ims_hw(struct libmsix_soft_ims *soft)
+{
+	return soft ? &soft->hw : NULL;
+}
+
+int libmsix_soft_ims_raise(struct libmsix_soft_ims *soft, uint32_t slot)
+{
+	int r;
+
+	if (!soft || slot >= soft->hw.nr_slots)
+		return -EINVAL;
+	pthread_mutex_lock(&soft->lock);
+	r = soft_raise_locked(soft, slot);
+	pthread_mutex_unlock(&soft->lock);
+	return r;
+}
+
+int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft, uint32_t slot,
+			  struct libmsix_soft_ims_slot *out)
+{
+	const struct soft_slot *s;
+
+	if (!soft || !out || slot >= soft->hw.nr_slots)
+		return -EINVAL;
+	pthread_mutex_lock(&soft->lock);
+	s = &soft->s[slot];
+	memset(out, 0, sizeof(*out));
+	out->entry = s->e;
+	out->claimed = s->claimed;
+	out->pending = s->pending;
+	out->writes = s->writes;
+	out->sent = s->sent;
+	pthread_mutex_unlock(&soft->lock);
+	return 0;
+}
+
+int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft, uint32_t k,
+			  uint32_t n, int err)
+{
+	if (!soft || err >= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&soft->lock);
+	soft->fail_k = k;
+	soft->fail_n = k ? n : 0;
+	soft->fail_err = err;
+	pthread_mutex_unlock(&soft->lock);
+	return 0;
+}
+
+int libmsix_soft_ims_stats(struct libmsix_soft_ims *soft,
+			   struct libmsix_soft_ims_stats *out)
+{
+	if (!soft || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&soft->lock);
+	*out = soft->st;
+	pthread_mutex_unlock(&soft->lock);
+	return 0;
+}
