@@ -156,6 +156,30 @@ static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
 	for (uint32_t v = (lo); v < (hi); v++)     \
 		if (bit_test((dev)->touched, (int)v))
 
+/*
+ * A pool shared with other devices (an IMS store, a VM's GSI table) had no
+ * room for the whole run [start, end): ask one vector at a time, and leave
+ * the refused ones without a host vector -- faulted if they were to go live
+ * -- so that one exhausted pool does not fail the rest of the transaction.
+ */
+static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
+{
+	for (uint32_t x = start; x < end; x++) {
+		struct vec *e = &dev->vec[x];
+		int err = -ENOSPC;
+
+		if (end - start > 1) {
+			err = dev->be->ops->alloc(dev->be, x, 1);
+			count_op(dev, &dev->cnt.be_alloc, err);
+		}
+		if (err == -ENOSPC)
+			e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
+		else if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 /* Stage [start, start + count) runs of vectors whose @bit goes @on. */
 static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 		      bool on, bool *staged)
@@ -187,6 +211,8 @@ static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 			continue;
 		err = op(dev->be, start, v - start);
 		count_op(dev, c, err);
+		if (err == -ENOSPC && on)
+			err = alloc_each(dev, start, v);
 		if (err < 0)
 			return err;
 	}
@@ -422,6 +448,20 @@ static int flush(struct libmsix_dev *dev)
 	}
 
 	err = stage(dev, lo, hi, new_prefix, &staged);
+	if (!err && live_resize(dev)) {
+		/* alloc_each() may have refused some: count what is held. */
+		count = dev->host_count;
+		FOR_TOUCHED(dev, v, lo, hi) {
+			struct vec *e = &dev->vec[v];
+
+			if ((e->want & H_ALLOC) && !(e->host & H_ALLOC))
+				count++;
+			else if (!(e->want & H_ALLOC) && (e->host & H_ALLOC))
+				count--;
+			if (e->want & H_FAULT)
+				nospc = -ENOSPC;
+		}
+	}
 	if (!err && staged && ops->commit) {
 		err = ops->commit(dev->be);
 		count_op(dev, &dev->cnt.be_commit, err);

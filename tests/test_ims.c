@@ -1066,11 +1066,13 @@ START_TEST(test_force_overcommits_beyond_reservation)
 END_TEST
 
 /*
- * Regression: on a shared store a batch (Function Mask clear) that needs
- * more slots than are free. The vectors that fit go live, only the others
+ * Regression (engine): one -ENOSPC alloc failed a whole transaction, so on
+ * a shared store a batch (here a Function Mask clear) that needed more slots
+ * than were free made none live, and a retry after freeing k < needed slots
+ * made none live either. Now the vectors that fit go live, only the others
  * fault, and a retry after freeing k slots brings k more vectors live.
  */
-START_TEST(test_shared_store_batch_beyond_free_faults_only_the_rest)
+START_TEST(test_engine_enospc_in_batch_faults_only_refused_vectors)
 {
 	struct env *e = env_new(8, 8, 0, LIBMSIX_IMS_F_FORCE);
 	struct tdev *t = &e->d.t;
@@ -1162,7 +1164,7 @@ static Suite *ims_suite(void)
 	tcase_add_test(tc, test_soft_ims_refuses_rule_breaking_writes);
 	tcase_add_test(tc, test_two_devices_share_store_with_reservations);
 	tcase_add_test(tc, test_force_overcommits_beyond_reservation);
-	tcase_add_test(tc, test_shared_store_batch_beyond_free_faults_only_the_rest);
+	tcase_add_test(tc, test_engine_enospc_in_batch_faults_only_refused_vectors);
 	tcase_add_test(tc, test_bad_arguments_are_rejected);
 	suite_add_tcase(s, tc);
 	return s;
