@@ -151,6 +151,16 @@ struct libmsix_backend_ops {
 	 * -errno on failure. libmsix latches the pending bit on 1.
 	 */
 	int (*poll)(struct libmsix_backend *be, uint32_t vector);
+	/**
+	 * Stage the function's MSI-X Enable at the host: @on follows the
+	 * guest's MSI-X Enable bit, staged in the commit of the access that
+	 * changed it (and again after a failed commit). For backends whose
+	 * device must have MSI-X on while the guest has it on, even with no
+	 * host vector allocated: a physical function with MSI-X off drops
+	 * the interrupts of masked vectors instead of latching them in its
+	 * PBA (VFIO). Optional; read only when @size covers it.
+	 */
+	int (*enable)(struct libmsix_backend *be, bool on);
 };
 
 /** The backend can add or remove one host vector while others stay live. */

@@ -145,6 +145,16 @@ static uint32_t grow_prefix(const struct libmsix_dev *dev, uint32_t need)
 	return next;
 }
 
+/* ops->enable exists in backends built against a struct that has it. */
+static bool has_enable_op(const struct libmsix_dev *dev)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+
+	return ops->size >= offsetof(struct libmsix_backend_ops, enable) +
+				    sizeof(ops->enable) &&
+	       ops->enable;
+}
+
 static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
 {
 	cnt_inc(c);
@@ -462,6 +472,13 @@ static int flush(struct libmsix_dev *dev)
 				nospc = -ENOSPC;
 		}
 	}
+	/* The host's MSI-X Enable follows the guest's (ops->enable). */
+	if (!err && dev->enable != dev->host_enable && has_enable_op(dev)) {
+		staged = true;
+		err = ops->enable(dev->be, dev->enable);
+		if (err < 0)
+			cnt_inc(&dev->cnt.be_errors);
+	}
 	if (!err && staged && ops->commit) {
 		err = ops->commit(dev->be);
 		count_op(dev, &dev->cnt.be_commit, err);
@@ -492,6 +509,8 @@ static int flush(struct libmsix_dev *dev)
 		replay_live(dev, old_prefix);
 	}
 	dev->prefix = new_prefix;
+	if (has_enable_op(dev))
+		dev->host_enable = dev->enable;
 	set_host_count(dev, count);
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];

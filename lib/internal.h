@@ -92,6 +92,7 @@ struct libmsix_dev {
 	uint32_t host_count;		/* host vectors held */
 	uint32_t host_peak;
 	uint32_t prefix;		/* without live resize: held [0, prefix) */
+	bool host_enable;		/* MSI-X Enable the backend last committed */
 	unsigned tx_depth;
 	uint32_t touched_lo, touched_hi; /* [lo, hi) of touched vectors */
 	bitstr_t *touched;

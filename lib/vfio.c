@@ -70,6 +70,8 @@ struct libmsix_vfio {
 	uint8_t next_cap;
 	enum libmsix_bar_type bar_type[6];
 
+	/* The guest's MSI-X Enable (ops->enable), staged and committed. */
+	bool s_enable, c_enable;
 	/* Kernel state of the MSI-X index. */
 	bool k_on;
 	uint32_t k_count;	/* start + count of the enabling SET_IRQS */
@@ -306,18 +308,20 @@ static const int no_fd = -1;
 /*
  * Turn MSI-X on and give every vector of @fds its fd, from a kernel that has
  * MSI-X off. An enabling SET_IRQS makes the kernel allocate host vectors for
- * all of [0, start + count). NORESIZE needs exactly that prefix. With dynamic
- * MSI-X, starting the first run anywhere but 0 would allocate vectors nobody
- * asked for, so the index is first enabled with vector 0 and fd -1 (one
- * vector allocated, nothing requested), and then each run is added alone.
- * @top is the prefix to enable under NORESIZE.
+ * all of [0, start + count). NORESIZE needs exactly that prefix, @top. With
+ * dynamic MSI-X, starting the first run anywhere but 0 would allocate
+ * vectors nobody asked for, so the index is first enabled with vector 0 and
+ * fd -1 (one vector allocated, nothing requested; QEMU does the same), and
+ * then each run is added alone. With no vector wanted at all (the guest
+ * enabled MSI-X, every vector still masked) that first call is all: the
+ * function has MSI-X on and latches what its masked vectors raise.
  */
 static int from_off(struct libmsix_vfio *vf, const int *fds, uint32_t top,
 		    uint32_t *nruns)
 {
 	int err;
 
-	if (!(vf->be.flags & LIBMSIX_BE_LIVE_RESIZE))
+	if (!(vf->be.flags & LIBMSIX_BE_LIVE_RESIZE) && top > 0)
 		return k_set(vf, 0, top, fds);
 	if (fds[0] < 0) {
 		err = k_set(vf, 0, 1, &no_fd);
@@ -413,18 +417,19 @@ static bool differs(const struct libmsix_vfio *vf, uint32_t v)
 }
 
 /*
- * Make the kernel hold vf->want[]. One SET_IRQS per contiguous run of
+ * Make the kernel hold vf->want[], with MSI-X on while the guest has it on
+ * (@enable) or any vector has a trigger. One SET_IRQS per contiguous run of
  * vectors that change, except where the kernel's rules force otherwise:
- * turning MSI-X on (from_off), turning it off when nothing is wanted (one
- * disable instead of runs of -1), and NORESIZE growth (disable, then one
- * SET_IRQS over the whole new prefix). All-or-nothing.
+ * turning MSI-X on (from_off), turning it off (one disable instead of runs
+ * of -1), and NORESIZE growth (disable, then one SET_IRQS over the whole
+ * new prefix). All-or-nothing.
  */
-static int reconcile(struct libmsix_vfio *vf)
+static int reconcile(struct libmsix_vfio *vf, bool enable)
 {
 	struct ksnap snap = { vf->k_on, vf->k_count };
 	bool noresize = !(vf->be.flags & LIBMSIX_BE_LIVE_RESIZE);
 	uint32_t top = 0, nruns = 0;
-	bool change = false;
+	bool change = false, on;
 	int err;
 
 	for (uint32_t v = 0; v < vf->n; v++) {
@@ -433,11 +438,12 @@ static int reconcile(struct libmsix_vfio *vf)
 			top = v + 1;
 		change |= differs(vf, v);
 	}
-	if (!change)
+	on = enable || top > 0;
+	if (!change && on == vf->k_on)
 		return 0;
 
-	if (top == 0) {
-		err = vf->k_on ? k_disable(vf) : 0;
+	if (!on) {
+		err = k_disable(vf);
 	} else if (!vf->k_on) {
 		err = from_off(vf, vf->want, top, &nruns);
 	} else if (noresize && top > vf->k_count) {
@@ -555,8 +561,9 @@ static int op_commit(struct libmsix_backend *be)
 	pthread_mutex_lock(&vf->lock);
 	err = compute_want(vf, true);
 	if (!err)
-		err = reconcile(vf);
+		err = reconcile(vf, vf->s_enable);
 	if (!err) {
+		vf->c_enable = vf->s_enable;
 		for (uint32_t v = 0; v < vf->n; v++) {
 			struct vvec *e = &vf->vec[v];
 
@@ -573,6 +580,7 @@ static void op_abort(struct libmsix_backend *be)
 	struct libmsix_vfio *vf = to_vfio(be);
 
 	pthread_mutex_lock(&vf->lock);
+	vf->s_enable = vf->c_enable;
 	for (uint32_t v = 0; v < vf->n; v++) {
 		vf->vec[v].s_alloc = vf->vec[v].c_alloc;
 		vf->vec[v].s_unmasked = vf->vec[v].c_unmasked;
@@ -621,6 +629,22 @@ static int op_poll(struct libmsix_backend *be, uint32_t vector)
 	return a > 0 || b > 0;
 }
 
+/*
+ * The guest's MSI-X Enable: the function keeps MSI-X on at the host while
+ * it is set, with or without vectors, as a physical device with MSI-X off
+ * drops what its masked vectors raise instead of latching it (observed on
+ * ivshmem; QEMU commits b0223e29 and 5ebffa4e for PF/VF firmware).
+ */
+static int op_enable(struct libmsix_backend *be, bool on)
+{
+	struct libmsix_vfio *vf = to_vfio(be);
+
+	pthread_mutex_lock(&vf->lock);
+	vf->s_enable = on;
+	pthread_mutex_unlock(&vf->lock);
+	return 0;
+}
+
 static const struct libmsix_backend_ops vfio_ops = {
 	.size = sizeof(struct libmsix_backend_ops),
 	.alloc = op_alloc,
@@ -631,6 +655,7 @@ static const struct libmsix_backend_ops vfio_ops = {
 	.abort = op_abort,
 	.deliver = op_deliver,
 	.poll = op_poll,
+	.enable = op_enable,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1246,7 +1271,7 @@ int libmsix_vfio_apply(struct libmsix_vfio *vf)
 	pthread_mutex_lock(&vf->lock);
 	err = compute_want(vf, false);
 	if (!err)
-		err = reconcile(vf);
+		err = reconcile(vf, vf->c_enable);
 	pthread_mutex_unlock(&vf->lock);
 	return err;
 }

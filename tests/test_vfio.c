@@ -807,17 +807,20 @@ START_TEST(test_dynamic_lazy_one_set_irqs_per_unmask)
 	struct libmsix_vfio_stats st;
 
 	vmm_bringup(vm);
-	ck_assert_uint_eq(fk.calls, 0); /* nothing unmasked: host untouched */
+	/* The enable edge: MSI-X on with vector 0 and fd -1, nothing more. */
+	ck_assert_uint_eq(fk.calls, 1);
+	ck_assert(fk.on);
+	ck_assert_uint_eq(fake_triggers(), 0);
 	unmask_all(vm);
 	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
-	ck_assert_uint_eq(st.set_irqs, 8);
+	ck_assert_uint_eq(st.set_irqs, 9);
 	ck_assert_uint_eq(st.vectors_set_up, 8);
 	ck_assert_uint_eq(st.reenables, 0);
-	ck_assert_uint_eq(st.enable_no_vec, 0);
+	ck_assert_uint_eq(st.enable_no_vec, 1);
 	ck_assert_uint_eq(st.host_vectors, 8);
 	for (uint32_t v = 0; v < 8; v++) {
-		ck_assert_uint_eq(fk.log[v].start, v);
-		ck_assert_uint_eq(fk.log[v].count, 1);
+		ck_assert_uint_eq(fk.log[v + 1].start, v);
+		ck_assert_uint_eq(fk.log[v + 1].count, 1);
 	}
 	ck_assert_uint_eq(fk.nvec, 1); /* the first call enabled vector 0 only */
 	ck_assert_uint_eq(fk.mask_actions, 0);
@@ -864,14 +867,89 @@ START_TEST(test_noresize_lazy_reenables_per_growth)
 	vmm_bringup(vm);
 	unmask_all(vm);
 	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
-	/* 1 enable, then per growth one disable + one enable: 2N - 1. */
-	ck_assert_uint_eq(st.set_irqs, 15);
+	/* Enable edge (vector 0, fd -1), vector 0 inside that prefix, then
+	 * per growth one disable + one enable: 2N. */
+	ck_assert_uint_eq(st.set_irqs, 16);
 	ck_assert_uint_eq(st.reenables, 7);
 	ck_assert_uint_eq(st.disables, 7);
 	/* Growth k re-requests every vector of the prefix: N(N+1)/2. */
 	ck_assert_uint_eq(st.vectors_set_up, 36);
 	ck_assert_uint_eq(st.vectors_torn_down, 28);
 	ck_assert_uint_eq(fk.nvec, 8);
+	vmm_free(vm);
+}
+END_TEST
+
+/*
+ * The guest's MSI-X Enable reaches the host at once (backend op enable),
+ * before any vector is unmasked: a vector raised while masked and without
+ * a host vector waits in the device's PBA instead of being dropped by a
+ * function whose MSI-X is off, and arrives once it gets a host vector.
+ */
+static void enable_edge(bool noresize)
+{
+	struct vmm *vm = vmm_new(8, noresize, LIBMSIX_POLICY_LAZY);
+	struct libmsix_vfio_stats st;
+
+	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE |
+						PCI_MSIX_FLAGS_MASKALL), 0);
+	ck_assert(fk.on);
+	ck_assert_uint_eq(fk.nvec, 1);
+	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fk.calls, 1);
+	ck_assert_int_eq(fk.log[0].fds[0], -1);
+	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert(st.msix_on);
+	ck_assert_uint_eq(st.enable_no_vec, 1);
+	ck_assert_uint_eq(st.host_vectors, 0);
+	/* Function Mask and the per-vector masks change nothing at the host. */
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(vmm_vmask(vm, v, true), 0);
+	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_uint_eq(fk.calls, 1);
+	fake_raise(3);
+	ck_assert(fk.dev_pending[3]);
+	ck_assert_int_eq(vmm_vmask(vm, 3, false), 0);
+	vmm_pump(vm);
+	ck_assert_uint_eq(vm->delivered[3], 1);
+	/* Disable: everything goes, MSI-X off. */
+	ck_assert_int_eq(vmm_vmask(vm, 3, true), 0);
+	ck_assert_int_eq(vmm_msgctl(vm, 0), 0);
+	ck_assert(!fk.on);
+	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert(!st.msix_on);
+	/* Enable again with nothing unmasked: on again, no vector. */
+	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert(fk.on);
+	ck_assert_uint_eq(fake_triggers(), 0);
+	vmm_free(vm);
+}
+
+START_TEST(test_enable_edge_turns_host_msix_on_dynamic)
+{
+	enable_edge(false);
+}
+END_TEST
+
+START_TEST(test_enable_edge_turns_host_msix_on_noresize)
+{
+	enable_edge(true);
+}
+END_TEST
+
+/* A failed enable edge is retried by the next access. */
+START_TEST(test_enable_edge_failure_retried)
+{
+	struct vmm *vm = vmm_new(8, false, LIBMSIX_POLICY_LAZY);
+
+	fk.fail_at = 1;
+	fk.fail_index = -1;
+	fk.fail_err = -EIO;
+	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE |
+						PCI_MSIX_FLAGS_MASKALL), -EIO);
+	ck_assert(!fk.on);
+	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert(fk.on);
 	vmm_free(vm);
 }
 END_TEST
@@ -1432,6 +1510,9 @@ static Suite *vfio_suite(void)
 	tcase_add_test(tc, test_dynamic_lazy_one_set_irqs_per_unmask);
 	tcase_add_test(tc, test_dynamic_first_enable_avoids_allocating_prefix);
 	tcase_add_test(tc, test_noresize_lazy_reenables_per_growth);
+	tcase_add_test(tc, test_enable_edge_turns_host_msix_on_dynamic);
+	tcase_add_test(tc, test_enable_edge_turns_host_msix_on_noresize);
+	tcase_add_test(tc, test_enable_edge_failure_retried);
 	tcase_add_test(tc, test_noresize_preallocate_enables_once);
 	tcase_add_test(tc, test_noresize_incremental_doubles);
 	tcase_add_test(tc, test_disable_is_one_set_irqs);
