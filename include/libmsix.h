@@ -376,7 +376,12 @@ LIBMSIX_EXPORT int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir,
  *
  * Aligned DWORD and QWORD writes of the table take effect (R25-R28); every
  * other write touching the table, and every write to the PBA (R22), is
- * ignored, counted and logged (rate-limited).
+ * ignored, counted and logged (rate-limited). Where the spec leaves the
+ * result undefined: Message Address bits 1:0 are read-only zero (R15);
+ * Vector Control bits 31:1 read 0 and ignore writes (R19, no TPH); Address
+ * or Data written while the entry is unmasked is used at once by
+ * libmsix_notify() and reaches the backend route at the next unmask of the
+ * vector or the function (R41), as in QEMU and Xen.
  * Return: 0 when the access touched the table or the PBA; -ENOENT when it
  * touched neither; -EINVAL for bad arguments; or the -errno of a backend
  * failure caused by the write (the write itself took effect; see

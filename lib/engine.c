@@ -240,7 +240,13 @@ static bool needs_route(const struct vec *e)
 		return false;
 	if (!(e->host & H_ROUTED))
 		return true;
-	return (e->host & H_MSG_DIRTY) && (e->want & H_UNMASKED);
+	/*
+	 * Only on the way to live (R41): a write to an unmasked entry reaches
+	 * the route at the next unmask, never DWORD by DWORD -- the first
+	 * DWORD of a new 64-bit address would route a torn one.
+	 */
+	return (e->host & H_MSG_DIRTY) && (e->want & H_UNMASKED) &&
+	       !(e->host & H_UNMASKED);
 }
 
 /* Stage the per-vector ops in the contract's order. */
