@@ -246,8 +246,8 @@ typedef void (*libmsix_intx_fn)(void *opaque);
  * @flags:        LIBMSIX_F_*; unknown bits are -EINVAL.
  * @nr_vectors:   N, table entries, 1..2048 (§6.1.4.2).
  * @header_type:  0 (endpoint) or 1 (bridge: only BARs 0 and 1 exist).
- * @cap_offset:   config-space offset of the capability, 0x40..0xf4 (or up to
- *                0xff4 for extended config space), DWORD aligned.
+ * @cap_offset:   config-space offset of the capability, 0x40..0xf4, DWORD
+ *                aligned (MSI-X is a standard, not an extended, capability).
  * @next_cap:     Next Capability Pointer to report (read-only to the guest).
  * @table_bir:    Table BIR, 0..5. @table_offset: QWORD-aligned, in the BAR.
  * @pba_bir:      PBA BIR, 0..5.   @pba_offset: QWORD-aligned, in the BAR.
