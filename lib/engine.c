@@ -171,6 +171,8 @@ static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
  * room for the whole run [start, end): ask one vector at a time, and leave
  * the refused ones without a host vector -- faulted if they were to go live
  * -- so that one exhausted pool does not fail the rest of the transaction.
+ * A backend that kept part of the refused run staged refuses the re-ask
+ * (alloc of a held vector): then the transaction fails as a whole, -ENOSPC.
  */
 static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 {
@@ -185,7 +187,7 @@ static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 		if (err == -ENOSPC)
 			e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
 		else if (err < 0)
-			return err;
+			return -ENOSPC;
 	}
 	return 0;
 }

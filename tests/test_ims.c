@@ -15,6 +15,11 @@
 
 #define MAX_SENT 8192
 
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
 struct sent {
 	uint32_t slot;
 	struct libmsix_msg msg;
@@ -1119,6 +1124,101 @@ START_TEST(test_engine_enospc_in_batch_faults_only_refused_vectors)
 }
 END_TEST
 
+/*
+ * A backend like the KVM one: an alloc refused for lack of room keeps the
+ * vectors it staged before the refusal until abort, and refuses an alloc
+ * of a staged vector. The engine's one-by-one re-ask must not turn the
+ * transaction's -ENOSPC into that -EINVAL.
+ */
+struct partial_be {
+	struct libmsix_backend be;
+	uint32_t free;
+	bool staged[8], held[8];
+	int faults_enospc, faults_other;
+};
+
+static int pb_alloc(struct libmsix_backend *be, uint32_t start,
+		    uint32_t count)
+{
+	struct partial_be *p = container_of(be, struct partial_be, be);
+
+	for (uint32_t v = start; v < start + count; v++) {
+		if (p->staged[v])
+			return -EINVAL;
+		if (p->free == 0)
+			return -ENOSPC;
+		p->free--;
+		p->staged[v] = true;
+	}
+	return 0;
+}
+
+static int pb_commit(struct libmsix_backend *be)
+{
+	struct partial_be *p = container_of(be, struct partial_be, be);
+
+	memcpy(p->held, p->staged, sizeof(p->held));
+	return 0;
+}
+
+static void pb_abort(struct libmsix_backend *be)
+{
+	struct partial_be *p = container_of(be, struct partial_be, be);
+
+	for (int v = 0; v < 8; v++) {
+		if (p->staged[v] && !p->held[v])
+			p->free++;
+		p->staged[v] = p->held[v];
+	}
+}
+
+static int pb_deliver(struct libmsix_backend *be, uint32_t v,
+		      const struct libmsix_msg *m)
+{
+	return 0;
+}
+
+static void pb_fault(void *opaque, uint32_t v, int err)
+{
+	struct partial_be *p = opaque;
+
+	if (err == -ENOSPC)
+		p->faults_enospc++;
+	else
+		p->faults_other++;
+}
+
+START_TEST(test_engine_enospc_partial_staging_backend_fails_whole_batch)
+{
+	static const struct libmsix_backend_ops ops = {
+		.size = sizeof(struct libmsix_backend_ops),
+		.alloc = pb_alloc,
+		.commit = pb_commit,
+		.abort = pb_abort,
+		.deliver = pb_deliver,
+	};
+	struct partial_be p = { .be = { .ops = &ops,
+					.flags = LIBMSIX_BE_LIVE_RESIZE },
+				.free = 2 };
+	struct libmsix_config cfg = test_config(8);
+	struct tdev t = { .n = 8 };
+
+	cfg.fault = pb_fault;
+	cfg.opaque = &p;
+	ck_assert_int_eq(libmsix_dev_create(&cfg, &p.be, &t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(t.dev), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE |
+						PCI_MSIX_FLAGS_MASKALL), 0);
+	for (uint32_t v = 0; v < 4; v++)
+		ck_assert_int_eq(set_vmask(&t, v, false), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), -ENOSPC);
+	ck_assert_int_eq(p.faults_enospc, 4);
+	ck_assert_int_eq(p.faults_other, 0);
+	ck_assert_uint_eq(p.free, 2);
+	libmsix_dev_destroy(t.dev);
+}
+END_TEST
+
 /* Hostile or wrong arguments change nothing. */
 START_TEST(test_bad_arguments_are_rejected)
 {
@@ -1250,6 +1350,7 @@ static Suite *ims_suite(void)
 	tcase_add_test(tc, test_two_devices_share_store_with_reservations);
 	tcase_add_test(tc, test_force_overcommits_beyond_reservation);
 	tcase_add_test(tc, test_engine_enospc_in_batch_faults_only_refused_vectors);
+	tcase_add_test(tc, test_engine_enospc_partial_staging_backend_fails_whole_batch);
 	tcase_add_test(tc, test_bad_arguments_are_rejected);
 	tcase_add_test(tc, test_notify_races_mask_unmask_nothing_stuck);
 	suite_add_tcase(s, tc);
