@@ -167,13 +167,19 @@ static void reset_state(struct libmsix_dev *dev)
 	for (uint32_t v = 0; v < dev->n; v++) {
 		struct vec *e = &dev->vec[v];
 
+		/*
+		 * Drop first (pending too; the host is released at commit):
+		 * a lock-free notify that sees a zeroed word then also sees
+		 * V_DROP on its seqlock re-check, instead of delivering a
+		 * message torn between the old entry and zeros.
+		 */
+		engine_touch(dev, v);
 		atomic_store(&e->addr_lo, 0);
 		atomic_store(&e->addr_hi, 0);
 		atomic_store(&e->data, 0);
 		/* R18, R30: every vector masked after reset. */
 		atomic_store(&e->ctrl, PCI_MSIX_ENTRY_CTRL_MASKBIT);
 		e->host &= (uint8_t)~(H_FAULT | H_MSG_DIRTY);
-		engine_touch(dev, v); /* drops pending, releases the host */
 	}
 }
 

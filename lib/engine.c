@@ -388,9 +388,19 @@ static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
 		struct vec *e = &dev->vec[v];
 		bool stays = !bit_test(dev->touched, (int)v) ||
 			     (e->want & H_UNMASKED);
+		uint32_t target = target_state(dev, e);
 
-		if ((e->host & H_UNMASKED) && stays &&
-		    deliver(dev, v, e) == 0)
+		if (!(e->host & H_UNMASKED) || !stays)
+			continue;
+		/*
+		 * A rolled-back commit can leave the host unmasked under a
+		 * vector the guest has since masked or dropped: what the
+		 * disruption may have lost latches there (R34), or goes.
+		 */
+		if (target == V_BLOCKED)
+			atomic_fetch_or_explicit(&e->state, V_PENDING,
+						 memory_order_acq_rel);
+		else if (target == 0 && deliver(dev, v, e) == 0)
 			cnt_inc(&dev->cnt.spurious_replays);
 	}
 }
@@ -442,6 +452,22 @@ static int flush(struct libmsix_dev *dev)
 	} else {
 		new_prefix = grow_prefix(dev, need);
 		disruptive = old_prefix > 0 && new_prefix > old_prefix;
+		/*
+		 * Releasing the prefix releases every host vector in it, so
+		 * each must be masked and unrouted first -- also one that a
+		 * rolled-back disable left out of this transaction.
+		 */
+		if (new_prefix < old_prefix) {
+			for (uint32_t v = 0; v < old_prefix; v++) {
+				if (!bit_test(dev->touched, (int)v)) {
+					bit_set(dev->touched, (int)v);
+					dev->vec[v].want =
+						decide(dev, &dev->vec[v]);
+				}
+			}
+			lo = 0;
+			hi = hi > old_prefix ? hi : old_prefix;
+		}
 		/* Vectors the grown prefix covers hold host vectors too. */
 		for (uint32_t v = old_prefix; v < new_prefix; v++) {
 			if (!bit_test(dev->touched, (int)v)) {
