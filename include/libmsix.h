@@ -495,7 +495,10 @@ LIBMSIX_EXPORT int libmsix_commit(struct libmsix_dev *dev);
 
 /**
  * libmsix_retry() - try again to make live every vector that a backend
- * failure left blocked (e.g. after the VMM freed budget).
+ * failure left blocked (e.g. after the VMM freed budget), and to undo
+ * everything else a rolled-back commit left at the host: a host vector
+ * still unmasked under a guest mask, still held after a disable, reset or
+ * unuse, or a preallocation missing.
  * Return: 0 when none remains blocked by a fault, else the backend -errno.
  * Context: control threads. Calls back: backend ops, @fault.
  */

@@ -629,12 +629,15 @@ int libmsix_retry(struct libmsix_dev *dev)
 		return -EINVAL;
 	dev_lock(dev);
 	engine_tx_begin(dev);
-	for (uint32_t v = 0; v < dev->n; v++) {
-		if (dev->vec[v].host & H_FAULT) {
-			dev->vec[v].host &= (uint8_t)~H_FAULT;
-			engine_touch(dev, v);
-		}
-	}
+	/*
+	 * Every vector, not only the faulted ones: a rolled-back commit also
+	 * leaves a host vector unmasked under a guest mask (R34), a released
+	 * or disabled one held, or a preallocation missing. Vectors already
+	 * where they should be stage nothing.
+	 */
+	for (uint32_t v = 0; v < dev->n; v++)
+		dev->vec[v].host &= (uint8_t)~H_FAULT;
+	engine_touch_all(dev);
 	err = engine_tx_end(dev);
 	dev_unlock(dev);
 	return err;
