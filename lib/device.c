@@ -286,10 +286,14 @@ int libmsix_get_counters(struct libmsix_dev *dev, struct libmsix_counters *out)
 		return -EINVAL;
 	c = &dev->cnt;
 	memset(out, 0, sizeof(*out));
-	out->delivered = atomic_load(&c->delivered);
-	out->latched = atomic_load(&c->latched);
-	out->dropped = atomic_load(&c->dropped);
-	out->deliver_errors = atomic_load(&c->deliver_errors);
+	for (uint32_t i = 0; i < HOT_SHARDS; i++) {
+		const struct hot_counters *h = &dev->hot[i];
+
+		out->delivered += atomic_load(&h->delivered);
+		out->latched += atomic_load(&h->latched);
+		out->dropped += atomic_load(&h->dropped);
+		out->deliver_errors += atomic_load(&h->deliver_errors);
+	}
 	/* Every in-range notify ends in exactly one of these. */
 	out->notified = out->delivered + out->latched + out->dropped +
 			out->deliver_errors;

@@ -68,7 +68,7 @@ int deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
 	if (err < 0) {
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);
-		cnt_inc(&dev->cnt.deliver_errors);
+		cnt_inc(&hot(dev, v)->deliver_errors);
 	}
 	return err;
 }
@@ -90,7 +90,7 @@ int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 	s = state_load(e);
 	for (;;) {
 		if (s & V_DROP) {
-			cnt_inc(&dev->cnt.dropped);
+			cnt_inc(&hot(dev, vector)->dropped);
 			return LIBMSIX_DROPPED;
 		}
 		if (s & V_BLOCKED) {
@@ -99,7 +99,7 @@ int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 			    atomic_compare_exchange_weak_explicit(
 				    &e->state, &s, s | V_PENDING,
 				    memory_order_acq_rel, memory_order_acquire)) {
-				cnt_inc(&dev->cnt.latched);
+				cnt_inc(&hot(dev, vector)->latched);
 				return LIBMSIX_LATCHED;
 			}
 			continue;
@@ -123,10 +123,10 @@ int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 	if (err < 0) {
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);
-		cnt_inc(&dev->cnt.deliver_errors);
+		cnt_inc(&hot(dev, vector)->deliver_errors);
 		return err;
 	}
-	cnt_inc(&dev->cnt.delivered);
+	cnt_inc(&hot(dev, vector)->delivered);
 	return LIBMSIX_DELIVERED;
 }
 
@@ -308,16 +308,17 @@ static uint32_t table_dword(const struct vec *e, uint32_t dw)
 /* DWORD @dw of the PBA: bit k of it is vector 32 * dw + k (R20, R21). */
 static uint32_t pba_dword(const struct libmsix_dev *dev, uint32_t dw)
 {
-	uint32_t word = 0;
+	uint32_t word = 0, first = dw * 32, count = 32;
+	const struct vec *e;
 
-	for (uint32_t k = 0; k < 32; k++) {
-		uint32_t v = dw * 32 + k;
-
-		if (v >= dev->n)
-			break;
-		if (state_load(&dev->vec[v]) & V_PENDING)
-			word |= 1u << k;
-	}
+	if (first >= dev->n)
+		return 0;
+	if (count > dev->n - first)
+		count = dev->n - first;
+	e = &dev->vec[first];
+	/* A QWORD read is 64 of these: keep the loop to a load and an or. */
+	for (uint32_t k = 0; k < count; k++, e++)
+		word |= (uint32_t)!!(state_load(e) & V_PENDING) << k;
 	return word;
 }
 
@@ -328,7 +329,7 @@ static uint32_t pba_dword(const struct libmsix_dev *dev, uint32_t dw)
  */
 static void pba_poll(struct libmsix_dev *dev, uint32_t first, uint32_t last)
 {
-	if (!dev->be->ops->poll)
+	if (!be_has_poll(dev))
 		return;
 	dev_lock(dev);
 	for (uint32_t v = first; v <= last && v < dev->n; v++) {
@@ -375,6 +376,14 @@ int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 	}
 	if (r == R_PBA)
 		pba_poll(dev, rel * 8, (rel + size) * 8 - 1);
+	if (defined_access(rel, size)) {
+		/* R25, R26: the accesses guests make, word by word. */
+		out = region_dword(dev, r, rel / 4);
+		if (size == 8)
+			out |= (uint64_t)region_dword(dev, r, rel / 4 + 1) << 32;
+		*val = out;
+		return 0;
+	}
 	/* Assemble from whole DWORDs: any size, never outside the arrays. */
 	for (uint32_t i = 0; i < size;) {
 		uint32_t at = rel + i, dw = at / 4, shift = 8 * (at % 4);
@@ -424,8 +433,14 @@ static void table_write_dword(struct libmsix_dev *dev, uint32_t v,
 						: &e->data,
 				      val, memory_order_relaxed);
 		seq_write_end(e);
+		/*
+		 * No engine work: a message never changes what the backend
+		 * holds until the vector next goes live (needs_route()), so
+		 * the route is refreshed then, and programming an entry costs
+		 * no flush (Linux writes three DWORDs per entry).
+		 */
 		e->host |= H_MSG_DIRTY;
-		break;
+		return;
 	default:
 		/* R18/R19: only the Mask bit is stored. */
 		val &= PCI_MSIX_ENTRY_CTRL_MASKBIT;
@@ -474,8 +489,7 @@ int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 			atomic_store_explicit(&e->addr_hi, hi,
 					      memory_order_relaxed);
 			seq_write_end(e);
-			e->host |= H_MSG_DIRTY;
-			engine_touch(dev, v);
+			e->host |= H_MSG_DIRTY; /* as table_write_dword() */
 		}
 	} else {
 		/* R28: Data becomes visible no later than Vector Control. */
