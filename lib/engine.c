@@ -245,10 +245,14 @@ static bool needs_route(const struct vec *e)
 	/*
 	 * Only on the way to live (R41): a write to an unmasked entry reaches
 	 * the route at the next unmask, never DWORD by DWORD -- the first
-	 * DWORD of a new 64-bit address would route a torn one.
+	 * DWORD of a new 64-bit address would route a torn one. The way to
+	 * live is also a vector blocked in libmsix whose host vector stayed
+	 * unmasked: a mask and unmask (or Function Mask set and clear) inside
+	 * one transaction or after a rolled-back mask, and libmsix_load(),
+	 * which rewrites whole entries of a possibly live device.
 	 */
 	return (e->host & H_MSG_DIRTY) && (e->want & H_UNMASKED) &&
-	       !(e->host & H_UNMASKED);
+	       (!(e->host & H_UNMASKED) || (state_load(e) & V_BLOCKED));
 }
 
 /* Stage the per-vector ops in the contract's order. */
@@ -346,7 +350,7 @@ static void unblock(struct libmsix_dev *dev, uint32_t v)
 	const struct libmsix_backend_ops *ops = dev->be->ops;
 	uint32_t old;
 
-	if (ops->poll && !(state_load(e) & V_PENDING) &&
+	if (be_has_poll(dev) && !(state_load(e) & V_PENDING) &&
 	    ops->poll(dev->be, v) > 0)
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);

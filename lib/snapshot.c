@@ -91,7 +91,7 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 		struct vec *e = &dev->vec[v];
 		uint32_t s = state_load(e);
 
-		if (dev->be->ops->poll && (s & V_BLOCKED) &&
+		if (be_has_poll(dev) && (s & V_BLOCKED) &&
 		    !(s & (V_PENDING | V_DROP)) &&
 		    dev->be->ops->poll(dev->be, v) > 0)
 			atomic_fetch_or(&e->state, V_PENDING);
