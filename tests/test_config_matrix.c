@@ -292,8 +292,13 @@ START_TEST(test_config_write_changes_only_msgctl_15_14)
 					for (int k = 0; k < NVALS; k++) {
 						bool covers = off <= cap + 3 &&
 							      cap + 3 < off + w;
-						uint8_t b = (uint8_t)(vals[k] >>
-								      (8 * (cap + 3 - off)));
+						/* Only meaningful (and a valid
+						 * shift) when the write covers
+						 * the Message Control high byte. */
+						uint8_t b = covers
+							? (uint8_t)(vals[k] >>
+								    (8 * (cap + 3 - off)))
+							: 0;
 						bool en = covers ? b & 0x80 : en0;
 						bool fm = covers ? b & 0x40 : fm0;
 						size_t ops;
