@@ -966,7 +966,8 @@ static void bound_driver(const char *address, char *buf, size_t len)
 		return;
 	}
 	link[n] = '\0';
-	snprintf(buf, len, "driver %s",
+	/* A driver name is short; bound it so the message cannot truncate. */
+	snprintf(buf, len, "driver %.64s",
 		 strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
 }
 
