@@ -92,7 +92,7 @@ static void link_base(const char *addr, const char *file, char *buf,
 		return;
 	}
 	link[n] = '\0';
-	snprintf(buf, len, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	snprintf(buf, len, "%.63s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
 }
 
 static void irq_flags(uint32_t f, char *buf, size_t len)
