@@ -163,7 +163,7 @@ static void find_no_msix(const char *skip, char *out, size_t len)
 			/* Only functions that have some capability list
 			 * (and so are real endpoints), but no MSI-X. */
 			if (!has && cfg[PCI_CLASS_DEVICE + 1] != 0x06) {
-				snprintf(out, len, "%s", de->d_name);
+				snprintf(out, len, "%.31s", de->d_name); /* an address */
 				close(fd);
 				break;
 			}
