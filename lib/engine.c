@@ -49,7 +49,12 @@ void engine_touch(struct libmsix_dev *dev, uint32_t v)
 		atomic_fetch_or_explicit(&e->state, V_DROP, memory_order_acq_rel);
 		atomic_fetch_and_explicit(&e->state, ~(V_BLOCKED | V_PENDING),
 					  memory_order_acq_rel);
-	} else if (target == V_BLOCKED) {
+	} else if (target == V_BLOCKED || (state_load(e) & V_DROP)) {
+		/*
+		 * Also a dropped vector on its way to live: until the commit
+		 * makes it live (unblock()) its interrupts latch, not drop --
+		 * a transaction may hold that commit back (libmsix_begin()).
+		 */
 		atomic_fetch_or_explicit(&e->state, V_BLOCKED,
 					 memory_order_acq_rel);
 		atomic_fetch_and_explicit(&e->state, ~V_DROP,
@@ -246,13 +251,15 @@ static bool needs_route(const struct vec *e)
 	 * Only on the way to live (R41): a write to an unmasked entry reaches
 	 * the route at the next unmask, never DWORD by DWORD -- the first
 	 * DWORD of a new 64-bit address would route a torn one. The way to
-	 * live is also a vector blocked in libmsix whose host vector stayed
-	 * unmasked: a mask and unmask (or Function Mask set and clear) inside
-	 * one transaction or after a rolled-back mask, and libmsix_load(),
-	 * which rewrites whole entries of a possibly live device.
+	 * live is also a vector blocked or dropped in libmsix whose host
+	 * vector stayed unmasked: a mask and unmask, Function Mask set and
+	 * clear, or disable and enable inside one transaction or after a
+	 * rolled-back commit, and libmsix_load(), which rewrites whole
+	 * entries of a possibly live device.
 	 */
 	return (e->host & H_MSG_DIRTY) && (e->want & H_UNMASKED) &&
-	       (!(e->host & H_UNMASKED) || (state_load(e) & V_BLOCKED));
+	       (!(e->host & H_UNMASKED) ||
+		(state_load(e) & (V_BLOCKED | V_DROP)));
 }
 
 /* Stage the per-vector ops in the contract's order. */

@@ -1354,6 +1354,77 @@ START_TEST(test_V24_route_follows_unmask_inside_transaction)
 }
 END_TEST
 
+/*
+ * Regression, found by fuzz/fuzz_msix.c: a vector going live from dropped
+ * (MSI-X enabled with the entry already unmasked, or its use count going
+ * 0 -> 1) stayed V_DROP until the commit, so inside a transaction -- a
+ * migration restore, libmsix_load() in one -- its interrupts were dropped
+ * instead of latched and delivered at the commit (libmsix_begin()).
+ */
+START_TEST(test_V23_notify_latches_while_going_live_in_transaction)
+{
+	struct tdev t = tdev_new(4);
+	size_t len = libmsix_save_size(t.dev);
+	uint8_t *blob = malloc(len);
+
+	ck_assert_ptr_nonnull(blob);
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 1, false), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_int_eq(libmsix_save(t.dev, blob, len), (long)len);
+	ck_assert_int_eq(set_msgctl(&t, 0), 0);
+	ck_assert_int_eq(libmsix_vector_unuse(t.dev, 2), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 1), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_vector_use(t.dev, 2), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 1), 1);
+	ck_assert_uint_eq(deliveries_of(&t, 2), 1);
+	/* The same through a restore inside a transaction. */
+	ck_assert_int_eq(libmsix_reset(t.dev), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_load(t.dev, blob, len), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 1), LIBMSIX_LATCHED);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 1), 1);
+	views_agree(&t);
+	free(blob);
+	tdev_free(&t);
+}
+END_TEST
+
+/*
+ * Regression, same find: a vector disabled and re-enabled (or unused and
+ * used again) inside one transaction never had its host vector masked, and
+ * the route kept the message the guest rewrote while MSI-X was off.
+ */
+START_TEST(test_V24_route_follows_reenable_inside_transaction)
+{
+	struct tdev t = tdev_new(4);
+
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 1, false), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(set_msgctl(&t, 0), 0);
+	ck_assert_int_eq(tbl_write(&t, 16 + 8, 4, 0x7373), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(routed_data(&t, 1), 0x7373);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_unuse(t.dev, 1), 0);
+	ck_assert_int_eq(tbl_write(&t, 16 + 8, 4, 0x7474), 0);
+	ck_assert_int_eq(libmsix_vector_use(t.dev, 1), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(routed_data(&t, 1), 0x7474);
+	views_agree(&t);
+	tdev_free(&t);
+}
+END_TEST
+
 static Suite *security_suite(void)
 {
 	Suite *s = suite_create("security");
@@ -1384,8 +1455,10 @@ static Suite *security_suite(void)
 	tcase_add_test(tc, test_V22_range_overflow);
 	tcase_add_test(tc, test_V23_trigger_before_configured);
 	tcase_add_test(tc, test_V23_old_abi_backend_poll_slot_not_read);
+	tcase_add_test(tc, test_V23_notify_latches_while_going_live_in_transaction);
 	tcase_add_test(tc, test_V24_guest_values_reach_backend_only_via_route);
 	tcase_add_test(tc, test_V24_route_follows_unmask_inside_transaction);
+	tcase_add_test(tc, test_V24_route_follows_reenable_inside_transaction);
 	suite_add_tcase(s, tc);
 	return s;
 }
