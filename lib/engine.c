@@ -581,10 +581,12 @@ static int flush(struct libmsix_dev *dev)
 	return nospc;
 }
 
+/*
+ * Never fails: the entry points nest their own transaction inside whatever
+ * the VMM opened and do not check. The nesting limit is libmsix_begin()'s.
+ */
 int engine_tx_begin(struct libmsix_dev *dev)
 {
-	if (dev->tx_depth >= 255)
-		return -EDEADLK;
 	dev->tx_depth++;
 	return 0;
 }
@@ -604,15 +606,15 @@ void engine_enable(struct libmsix_dev *dev)
 
 int libmsix_begin(struct libmsix_dev *dev)
 {
-	int err;
-
 	if (!dev)
 		return -EINVAL;
 	dev_lock(dev);
-	err = engine_tx_begin(dev);
-	if (err)
+	if (dev->tx_depth >= 255) {
 		dev_unlock(dev);
-	return err; /* on success the lock stays held until commit */
+		return -EDEADLK;
+	}
+	engine_tx_begin(dev);
+	return 0; /* the lock stays held until commit */
 }
 
 int libmsix_commit(struct libmsix_dev *dev)

@@ -185,46 +185,50 @@ static const uint32_t widths[] = { 1, 2, 4 };
 
 /* ------------------------------------------------------------------------ */
 
+/* One read: bytes inside the capability are its registers, the rest and
+ * the bytes past the width are what the VMM passed in. */
+static void read_case(struct cdev *c, int st, const uint8_t img[12],
+		      uint32_t off, uint32_t w, uint32_t in)
+{
+	uint32_t cap = c->g->cap, out = in;
+
+	REQUIRE(libmsix_config_read(c->t.dev, off, w, &out) == 0,
+		"read off 0x%x width %u failed", off, w);
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t at = off + i;
+		uint8_t got = (uint8_t)(out >> (8 * i));
+		uint8_t want = (uint8_t)(in >> (8 * i));
+
+		if (i < w && at >= cap && at < cap + 12)
+			want = img[at - cap];
+		REQUIRE(got == want,
+			"N=%u state %d read off 0x%x width %u in 0x%08x: "
+			"byte %u = 0x%02x, want 0x%02x",
+			c->g->n, st, off, w, in, i, got, want);
+	}
+}
+
 /* V7: config_read replaces exactly the bytes inside the capability. */
 START_TEST(test_config_read_overlays_only_cap_bytes)
 {
 	for (size_t gi = 0; gi < NGEOS; gi++) {
 		struct cdev c = cdev_new(&geos[gi]);
-		uint32_t cap = c.g->cap;
+		uint32_t cap = c.g->cap, vals[NVALS];
 
 		populate(&c);
 		for (int st = 0; st < 4; st++) {
-			bool en = st & 1, fm = st & 2;
 			uint8_t img[12];
 			size_t ops;
 
-			ck_assert_int_eq(msgctl(&c, en, fm), 0);
-			cap_image(&c, en, fm, img);
+			ck_assert_int_eq(msgctl(&c, st & 1, st & 2), 0);
+			cap_image(&c, st & 1, st & 2, img);
 			ops = libmsix_recorder_count(c.t.rec);
 			for (uint32_t off = cap - 4; off <= cap + 16; off++) {
 				for (size_t wi = 0; wi < 3; wi++) {
-					uint32_t vals[NVALS], w = widths[wi];
-
 					values(vals);
-					for (int k = 0; k < NVALS; k++) {
-						uint32_t in = vals[k], out = in;
-
-						REQUIRE(libmsix_config_read(c.t.dev, off, w,
-									    &out) == 0,
-							"read failed");
-						for (uint32_t i = 0; i < 4; i++) {
-							uint32_t at = off + i;
-							uint8_t got = (uint8_t)(out >> (8 * i));
-							uint8_t want = (uint8_t)(in >> (8 * i));
-
-							if (i < w && at >= cap && at < cap + 12)
-								want = img[at - cap];
-							REQUIRE(got == want,
-								"N=%u state %d read off 0x%x width %u "
-								"in 0x%08x: byte %u = 0x%02x, want 0x%02x",
-								c.g->n, st, off, w, in, i, got, want);
-						}
-					}
+					for (int k = 0; k < NVALS; k++)
+						read_case(&c, st, img, off,
+							  widths[wi], vals[k]);
 				}
 			}
 			/* Reads never reach the backend. */
@@ -259,6 +263,56 @@ static void full_state(struct cdev *c, struct libmsix_vector_info *vi)
 		REQUIRE(libmsix_vector_info(c->t.dev, v, &vi[v]) == 0, "info");
 }
 
+/* Scratch state for the write sweep of one geometry. */
+struct wsweep {
+	struct cdev c;
+	struct guest_vec *before, *after;
+	struct libmsix_vector_info *vi0, *vi1;
+	uint64_t cases, effective;
+};
+
+/* One write from state (en0, fm0). */
+static void write_case(struct wsweep *ws, bool en0, bool fm0, uint32_t off,
+		       uint32_t w, uint32_t val)
+{
+	struct cdev *c = &ws->c;
+	uint32_t cap = c->g->cap, n = c->g->n;
+	bool covers = off <= cap + 3 && cap + 3 < off + w;
+	/* The Message Control high byte of the write, if it has one (and
+	 * only then a shift below 32). */
+	uint8_t b = covers ? (uint8_t)(val >> (8 * (cap + 3 - off))) : 0;
+	bool en = covers ? b & 0x80 : en0, fm = covers ? b & 0x40 : fm0;
+	size_t ops;
+	int r;
+
+	REQUIRE(msgctl(c, en0, fm0) == 0, "msgctl");
+	libmsix_recorder_clear(c->t.rec);
+	if (en == en0 && fm == fm0)
+		full_state(c, ws->vi0);
+	r = cwrite(c, off, w, val);
+	REQUIRE(r == 0, "write off 0x%x width %u val 0x%08x: %d", off, w, val,
+		r);
+	expect_cap(c, en, fm, "after write");
+	guest_layer(c, ws->after);
+	REQUIRE(memcmp(ws->before, ws->after, n * sizeof(*ws->after)) == 0,
+		"N=%u write off 0x%x width %u val 0x%08x changed a table "
+		"entry",
+		n, off, w, val);
+	ws->cases++;
+	if (en != en0 || fm != fm0) {
+		ws->effective++;
+		return;
+	}
+	ops = libmsix_recorder_count(c->t.rec);
+	full_state(c, ws->vi1);
+	REQUIRE(ops == 0 && memcmp(ws->vi0, ws->vi1, n * sizeof(*ws->vi1)) == 0,
+		"N=%u write off 0x%x width %u val 0x%08x without a "
+		"transition: %zu backend ops, vectors %s",
+		n, off, w, val, ops,
+		memcmp(ws->vi0, ws->vi1, n * sizeof(*ws->vi1)) ? "changed"
+							       : "same");
+}
+
 /*
  * R1, R2, R4, R7 (V10, V19): from every state, a write of any width and
  * value at any offset around the capability changes Message Control bits
@@ -270,86 +324,37 @@ static void full_state(struct cdev *c, struct libmsix_vector_info *vi)
 START_TEST(test_config_write_changes_only_msgctl_15_14)
 {
 	for (size_t gi = 0; gi < NGEOS; gi++) {
-		struct cdev c = cdev_new(&geos[gi]);
-		uint32_t cap = c.g->cap, n = c.g->n;
-		struct guest_vec *before = calloc(n, sizeof(*before));
-		struct guest_vec *after = calloc(n, sizeof(*after));
-		struct libmsix_vector_info *vi0 = calloc(n, sizeof(*vi0));
-		struct libmsix_vector_info *vi1 = calloc(n, sizeof(*vi1));
-		uint64_t cases = 0, effective = 0;
+		struct wsweep ws = { .c = cdev_new(&geos[gi]) };
+		uint32_t cap = ws.c.g->cap, n = ws.c.g->n, vals[NVALS];
 
-		ck_assert(before && after && vi0 && vi1);
-		populate(&c);
-		guest_layer(&c, before);
+		ws.before = calloc(n, sizeof(*ws.before));
+		ws.after = calloc(n, sizeof(*ws.after));
+		ws.vi0 = calloc(n, sizeof(*ws.vi0));
+		ws.vi1 = calloc(n, sizeof(*ws.vi1));
+		ck_assert(ws.before && ws.after && ws.vi0 && ws.vi1);
+		populate(&ws.c);
+		guest_layer(&ws.c, ws.before);
 		for (int st = 0; st < 4; st++) {
-			bool en0 = st & 1, fm0 = st & 2;
-
 			for (uint32_t off = cap - 4; off <= cap + 16; off++) {
 				for (size_t wi = 0; wi < 3; wi++) {
-					uint32_t vals[NVALS], w = widths[wi];
-
 					values(vals);
-					for (int k = 0; k < NVALS; k++) {
-						bool covers = off <= cap + 3 &&
-							      cap + 3 < off + w;
-						/* Only meaningful (and a valid
-						 * shift) when the write covers
-						 * the Message Control high byte. */
-						uint8_t b = covers
-							? (uint8_t)(vals[k] >>
-								    (8 * (cap + 3 - off)))
-							: 0;
-						bool en = covers ? b & 0x80 : en0;
-						bool fm = covers ? b & 0x40 : fm0;
-						size_t ops;
-						int r;
-
-						REQUIRE(msgctl(&c, en0, fm0) == 0, "msgctl");
-						libmsix_recorder_clear(c.t.rec);
-						if (en == en0 && fm == fm0)
-							full_state(&c, vi0);
-						r = cwrite(&c, off, w, vals[k]);
-						REQUIRE(r == 0,
-							"write off 0x%x width %u val 0x%08x: %d",
-							off, w, vals[k], r);
-						expect_cap(&c, en, fm, "after write");
-						guest_layer(&c, after);
-						REQUIRE(memcmp(before, after,
-							       n * sizeof(*after)) == 0,
-							"N=%u write off 0x%x width %u val 0x%08x "
-							"changed a table entry",
-							n, off, w, vals[k]);
-						cases++;
-						if (en != en0 || fm != fm0) {
-							effective++;
-							continue;
-						}
-						ops = libmsix_recorder_count(c.t.rec);
-						full_state(&c, vi1);
-						REQUIRE(ops == 0 &&
-								memcmp(vi0, vi1,
-								       n * sizeof(*vi1)) == 0,
-							"N=%u state %d write off 0x%x width %u "
-							"val 0x%08x without a transition: %zu "
-							"backend ops, state %s",
-							n, st, off, w, vals[k], ops,
-							memcmp(vi0, vi1, n * sizeof(*vi1))
-								? "changed"
-								: "same");
-					}
+					for (int k = 0; k < NVALS; k++)
+						write_case(&ws, st & 1, st & 2,
+							   off, widths[wi],
+							   vals[k]);
 				}
 			}
 		}
-		/* Each state saw writes that changed it and writes that did
-		 * not: the sweep can fail both ways. */
-		ck_assert_uint_gt(effective, 0);
-		ck_assert_uint_gt(cases - effective, 0);
-		ck_assert_uint_eq(libmsix_recorder_violations(c.t.rec), 0);
-		free(before);
-		free(after);
-		free(vi0);
-		free(vi1);
-		tdev_free(&c.t);
+		/* Writes that changed the state and writes that did not: the
+		 * sweep can fail both ways. */
+		ck_assert_uint_gt(ws.effective, 0);
+		ck_assert_uint_gt(ws.cases - ws.effective, 0);
+		ck_assert_uint_eq(libmsix_recorder_violations(ws.c.t.rec), 0);
+		free(ws.before);
+		free(ws.after);
+		free(ws.vi0);
+		free(ws.vi1);
+		tdev_free(&ws.c.t);
 	}
 }
 END_TEST
@@ -403,6 +408,65 @@ static const struct form forms[] = {
 
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
 
+/* What one form did: state, backend calls, deliveries. */
+struct outcome {
+	struct libmsix_vector_info *vi;
+	struct libmsix_rec_op *ops;
+	size_t nops;
+	struct libmsix_counters cnt;
+};
+
+static void run_form(const struct geometry *g, int from, int to,
+		     const struct form *fo, struct outcome *out)
+{
+	struct cdev c = cdev_new(g);
+	uint8_t hi = (uint8_t)((to & 1 ? 0x80 : 0) | (to & 2 ? 0x40 : 0));
+
+	populate(&c);
+	ck_assert_int_eq(msgctl(&c, from & 1, from & 2), 0);
+	libmsix_recorder_clear(c.t.rec);
+	ck_assert_int_eq(cwrite(&c, g->cap + fo->off, fo->width, fo->val(hi)),
+			 0);
+	expect_cap(&c, to & 1, to & 2, fo->name);
+	out->vi = calloc(g->n, sizeof(*out->vi));
+	ck_assert_ptr_nonnull(out->vi);
+	full_state(&c, out->vi);
+	ck_assert_int_eq(libmsix_get_counters(c.t.dev, &out->cnt), 0);
+	out->nops = libmsix_recorder_count(c.t.rec);
+	out->ops = calloc(out->nops + 1, sizeof(*out->ops));
+	ck_assert_ptr_nonnull(out->ops);
+	for (size_t i = 0; i < out->nops; i++)
+		out->ops[i] = *libmsix_recorder_op(c.t.rec, i);
+	tdev_free(&c.t);
+}
+
+static bool same_op(const struct libmsix_rec_op *a,
+		    const struct libmsix_rec_op *b)
+{
+	return a->kind == b->kind && a->start == b->start &&
+	       a->count == b->count && a->msg.address == b->msg.address &&
+	       a->msg.data == b->msg.data;
+}
+
+/* @o, what form @name did, is what the dword at cap+0 did (@ref). */
+static void expect_same_outcome(const struct geometry *g, int from, int to,
+				const char *name, const struct outcome *ref,
+				const struct outcome *o)
+{
+	REQUIRE(memcmp(ref->vi, o->vi, g->n * sizeof(*o->vi)) == 0,
+		"N=%u %d->%d: %s state differs", g->n, from, to, name);
+	REQUIRE(o->nops == ref->nops,
+		"N=%u %d->%d: %s made %zu backend calls, dword at cap+0 %zu",
+		g->n, from, to, name, o->nops, ref->nops);
+	for (size_t i = 0; i < o->nops; i++)
+		REQUIRE(same_op(&o->ops[i], &ref->ops[i]),
+			"N=%u %d->%d: %s op %zu differs", g->n, from, to, name,
+			i);
+	ck_assert_uint_eq(o->cnt.delivered + o->cnt.replayed,
+			  ref->cnt.delivered + ref->cnt.replayed);
+	ck_assert_uint_eq(o->cnt.host_vectors, ref->cnt.host_vectors);
+}
+
 /*
  * R8 (CH #3714, #7956): every write form that covers Message Control byte 1
  * gives identical state, identical backend calls and identical deliveries,
@@ -412,76 +476,24 @@ static const struct form forms[] = {
 START_TEST(test_config_write_forms_identical)
 {
 	for (size_t gi = 0; gi < NGEOS; gi++) {
-		uint32_t n = geos[gi].n;
-		struct libmsix_vector_info *ref = calloc(n, sizeof(*ref));
-		struct libmsix_vector_info *got = calloc(n, sizeof(*got));
-
-		ck_assert(ref && got);
 		for (int from = 0; from < 4; from++) {
 			for (int to = 0; to < 4; to++) {
-				struct libmsix_rec_op *ref_ops = NULL;
-				size_t ref_count = 0;
-				struct libmsix_counters ref_c;
+				const struct geometry *g = &geos[gi];
+				struct outcome ref, o;
 
-				for (size_t fi = 0; fi < NFORMS; fi++) {
-					struct cdev c = cdev_new(&geos[gi]);
-					uint8_t hi = (uint8_t)((to & 1 ? 0x80 : 0) |
-							       (to & 2 ? 0x40 : 0));
-					struct libmsix_counters cnt;
-					size_t count;
-
-					populate(&c);
-					ck_assert_int_eq(msgctl(&c, from & 1, from & 2), 0);
-					libmsix_recorder_clear(c.t.rec);
-					ck_assert_int_eq(cwrite(&c, c.g->cap + forms[fi].off,
-								forms[fi].width,
-								forms[fi].val(hi)),
-							 0);
-					expect_cap(&c, to & 1, to & 2, forms[fi].name);
-					full_state(&c, got);
-					ck_assert_int_eq(libmsix_get_counters(c.t.dev, &cnt), 0);
-					count = libmsix_recorder_count(c.t.rec);
-					if (fi == 0) {
-						memcpy(ref, got, n * sizeof(*ref));
-						ref_c = cnt;
-						ref_count = count;
-						ref_ops = calloc(count + 1, sizeof(*ref_ops));
-						ck_assert_ptr_nonnull(ref_ops);
-						for (size_t i = 0; i < count; i++)
-							ref_ops[i] = *libmsix_recorder_op(c.t.rec, i);
-					} else {
-						ck_assert_msg(memcmp(ref, got, n * sizeof(*got)) == 0,
-							      "N=%u %d->%d: %s state differs from %s",
-							      n, from, to, forms[fi].name,
-							      forms[0].name);
-						ck_assert_msg(count == ref_count,
-							      "N=%u %d->%d: %s made %zu backend "
-							      "calls, %s %zu",
-							      n, from, to, forms[fi].name, count,
-							      forms[0].name, ref_count);
-						for (size_t i = 0; i < count; i++) {
-							const struct libmsix_rec_op *op =
-								libmsix_recorder_op(c.t.rec, i);
-
-							REQUIRE(op->kind == ref_ops[i].kind &&
-									op->start == ref_ops[i].start &&
-									op->count == ref_ops[i].count &&
-									op->msg.address == ref_ops[i].msg.address &&
-									op->msg.data == ref_ops[i].msg.data,
-								"N=%u %d->%d: %s op %zu differs",
-								n, from, to, forms[fi].name, i);
-						}
-						ck_assert_uint_eq(cnt.delivered + cnt.replayed,
-								  ref_c.delivered + ref_c.replayed);
-						ck_assert_uint_eq(cnt.host_vectors, ref_c.host_vectors);
-					}
-					tdev_free(&c.t);
+				run_form(g, from, to, &forms[0], &ref);
+				for (size_t fi = 1; fi < NFORMS; fi++) {
+					run_form(g, from, to, &forms[fi], &o);
+					expect_same_outcome(g, from, to,
+							    forms[fi].name,
+							    &ref, &o);
+					free(o.vi);
+					free(o.ops);
 				}
-				free(ref_ops);
+				free(ref.vi);
+				free(ref.ops);
 			}
 		}
-		free(ref);
-		free(got);
 	}
 }
 END_TEST

@@ -13,8 +13,10 @@
  *   config space -- it emulates the table and PBA in memory and the VMM
  *   decides whether to route an MMIO access to it at all.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -1425,6 +1427,55 @@ START_TEST(test_V24_route_follows_reenable_inside_transaction)
 }
 END_TEST
 
+static void *take_lock(void *arg)
+{
+	struct libmsix_vector_info info;
+
+	/* vector_info takes the device lock. */
+	return (void *)(intptr_t)libmsix_vector_info(arg, 0, &info);
+}
+
+/*
+ * Regression (V22 class: a bound that wraps), found by fuzz/fuzz_msix.c:
+ * at the nesting limit of libmsix_begin(), every entry point's own inner
+ * transaction failed to open but was still closed, so each guest access
+ * or API call there decremented the VMM's depth: its commits then ended
+ * the transaction early and the last one left the device lock held.
+ */
+START_TEST(test_V22_transaction_depth_limit_keeps_count)
+{
+	struct tdev t = tdev_new(4);
+	struct timespec ts;
+	pthread_t th;
+	void *ret;
+
+	linux_bringup(&t);
+	for (int i = 0; i < 255; i++)
+		ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), -EDEADLK);
+	/* Entry points at the limit work and keep the count. */
+	ck_assert_int_eq(libmsix_vector_unuse_all(t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(t.dev), 0);
+	ck_assert_int_eq(set_vmask(&t, 1, false), 0);
+	ck_assert_int_eq(libmsix_retry(t.dev), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), -EDEADLK);
+	libmsix_recorder_clear(t.rec);
+	for (int i = 0; i < 254; i++)
+		ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(libmsix_recorder_host(t.rec, 1), HOST_BITS);
+	ck_assert_int_eq(libmsix_commit(t.dev), -EPERM);
+	/* And the lock is free for another thread. */
+	ck_assert_int_eq(pthread_create(&th, NULL, take_lock, t.dev), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	ck_assert_int_eq(pthread_timedjoin_np(th, &ret, &ts), 0);
+	ck_assert_ptr_null(ret);
+	tdev_free(&t);
+}
+END_TEST
+
 static Suite *security_suite(void)
 {
 	Suite *s = suite_create("security");
@@ -1453,6 +1504,7 @@ static Suite *security_suite(void)
 	tcase_add_test(tc, test_V21_tampered_snapshot);
 	tcase_add_test(tc, test_V21_load_into_live_device_reroutes);
 	tcase_add_test(tc, test_V22_range_overflow);
+	tcase_add_test(tc, test_V22_transaction_depth_limit_keeps_count);
 	tcase_add_test(tc, test_V23_trigger_before_configured);
 	tcase_add_test(tc, test_V23_old_abi_backend_poll_slot_not_read);
 	tcase_add_test(tc, test_V23_notify_latches_while_going_live_in_transaction);
