@@ -310,6 +310,102 @@ struct libmsix_kvm_counters {
 LIBMSIX_EXPORT int libmsix_kvm_get_counters(struct libmsix_kvm *kvm,
 					    struct libmsix_kvm_counters *out);
 
+/* ------------------------------------------------------------------------ */
+/* Passthrough: a VFIO device whose vectors go straight into the VM          */
+/* ------------------------------------------------------------------------ */
+
+struct libmsix_vfio; /* include/libmsix-vfio.h */
+struct libmsix_passthrough;
+
+/**
+ * enum libmsix_pt_mask - how a guest mask of a live passthrough vector is
+ * applied at the host. Either way a mask+unmask cycle costs 2 ioctls, the
+ * PBA is exact (an interrupt that arrives while masked is caught in an
+ * eventfd libmsix reads) and unmask replays it once. docs/kvm.md has the
+ * measurements behind the choice.
+ */
+enum libmsix_pt_mask {
+	/** LIBMSIX_PT_MASK_SWAP for live vectors. A host vector that was
+	 *  never unmasked is masked by its missing irqfd either way, so the
+	 *  first unmask of a preallocated vector needs no SET_IRQS. */
+	LIBMSIX_PT_MASK_AUTO = 0,
+	/** VFIO_DEVICE_SET_IRQS moves the trigger to VFIO's mask eventfd; the
+	 *  irqfd stays assigned (QEMU's way). Host: free_irq + request_irq. A
+	 *  contiguous run of vectors (Function Mask) is one SET_IRQS. */
+	LIBMSIX_PT_MASK_SWAP,
+	/** KVM_IRQFD deassign; the device keeps signalling the irqfd's eventfd,
+	 *  where the interrupt waits (cloud-hypervisor's and kvmtool's way).
+	 *  Host: no IRQ churn, but one ioctl per vector and an irqfd shutdown
+	 *  that waits for the whole machine. */
+	LIBMSIX_PT_MASK_IRQFD,
+};
+
+/**
+ * struct libmsix_passthrough_config - @size: sizeof as compiled; @flags:
+ * none yet, must be 0; @mask: see enum libmsix_pt_mask.
+ */
+struct libmsix_passthrough_config {
+	size_t size;
+	uint32_t flags;
+	enum libmsix_pt_mask mask;
+};
+
+/**
+ * libmsix_passthrough_create() - a backend that composes a VFIO backend
+ * (host vectors, triggers) and a KVM backend (GSIs, routes, irqfds,
+ * KVM_SIGNAL_MSI) for one assigned device: device interrupt -> VFIO trigger
+ * = the vector's irqfd eventfd -> KVM route -> MSI into a vCPU, without the
+ * VMM on the path. Each libmsix op goes to the backend that implements it;
+ * commit is all-or-nothing across both (the KVM half is undone when the
+ * VFIO half fails). Its flags and budget are VFIO's (NORESIZE or dynamic)
+ * capped by the KVM device's GSI budget.
+ * @vfio: from libmsix_vfio_open()/adopt(), opened without a deliver
+ *        callback or with one (unused: delivery is KVM_SIGNAL_MSI).
+ * @kvm:  created with LIBMSIX_KVM_F_IRQFD and nr_vectors >= the VFIO
+ *        device's IRQ count.
+ * Both must outlive the passthrough; destroy the libmsix device first, then
+ * this, then @kvm and @vfio. Neither may be used as a backend on its own
+ * meanwhile.
+ * Return: 0; -EINVAL for NULL, a short @cfg->size, flags, an unknown @mask,
+ * a KVM device without IRQFD or with fewer vectors; -ENOMEM.
+ * Context: any thread.
+ */
+LIBMSIX_EXPORT int
+libmsix_passthrough_create(struct libmsix_vfio *vfio, struct libmsix_kvm *kvm,
+			   const struct libmsix_passthrough_config *cfg,
+			   struct libmsix_passthrough **out);
+
+/** libmsix_passthrough_destroy() - free (after libmsix_dev_destroy()).
+ * NULL is allowed. */
+LIBMSIX_EXPORT void
+libmsix_passthrough_destroy(struct libmsix_passthrough *pt);
+
+/** libmsix_passthrough_backend() - the backend for libmsix_dev_create(). */
+LIBMSIX_EXPORT struct libmsix_backend *
+libmsix_passthrough_backend(struct libmsix_passthrough *pt);
+
+/**
+ * struct libmsix_passthrough_counters - how masks were applied.
+ * @masks_swap:  vectors masked by a VFIO trigger swap.
+ * @masks_irqfd: vectors masked by KVM_IRQFD deassign.
+ * @commits:     composed commits. @rollbacks: those undone (either half
+ *               failed).
+ * The ioctls themselves are in libmsix_vfio_stats() and
+ * libmsix_kvm_get_counters().
+ */
+struct libmsix_passthrough_counters {
+	uint64_t masks_swap;
+	uint64_t masks_irqfd;
+	uint64_t commits;
+	uint64_t rollbacks;
+};
+
+/** libmsix_passthrough_get_counters() - fill @out. Return: 0; -EINVAL for
+ * NULL. Context: any thread (read without a lock). */
+LIBMSIX_EXPORT int
+libmsix_passthrough_get_counters(struct libmsix_passthrough *pt,
+				 struct libmsix_passthrough_counters *out);
+
 #ifdef __cplusplus
 }
 #endif

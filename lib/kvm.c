@@ -45,6 +45,7 @@
 
 #include "libmsix-kvm.h"
 #include "internal.h"
+#include "kvm-internal.h"
 
 /* Per-vector flags, staged (st_fl) and committed (fl). */
 #define KV_HOST 0x1u	 /* holds a host vector: an eventfd, and a GSI */
@@ -88,6 +89,7 @@ struct libmsix_kvm {
 	libmsix_kvm_fallback_fn fallback;
 	void *opaque;
 	bool logged_exhausted;
+	bool uploaded;		     /* this commit uploaded the table */
 	uint32_t dirty_lo, dirty_hi; /* [lo, hi) of vectors staged since commit */
 	bitstr_t *dirty;
 	struct kvm_counters cnt;
@@ -244,7 +246,9 @@ static int upload(struct libmsix_kvm_vm *vm, struct libmsix_kvm *staged)
 	uint32_t nr = vm->nr_vmm_routes;
 	int r;
 
-	memcpy(t->entries, vm->vmm_routes, nr * sizeof(t->entries[0]));
+	if (nr) /* vmm_routes is NULL when the VMM keeps none (UBSan) */
+		memcpy(t->entries, vm->vmm_routes,
+		       nr * sizeof(t->entries[0]));
 	for (struct libmsix_kvm *d = vm->devs; d; d = d->next) {
 		for (uint32_t v = 0; v < d->n; v++) {
 			const struct kvec *x = &d->v[v];
@@ -333,6 +337,8 @@ static bool same_route(const struct kvec *x)
 		      x->msg.data == x->st_msg.data);
 }
 
+static const struct libmsix_backend_ops kvm_irqfd_ops;
+
 /* ------------------------------------------------------------------------ */
 /* Staging ops (device lock held)                                            */
 /* ------------------------------------------------------------------------ */
@@ -348,8 +354,10 @@ static void unstage_host(struct libmsix_kvm *k, struct kvec *x)
 {
 	if (x->st_gsi >= 0 && x->st_gsi != x->gsi)
 		gsi_put(k->vm, k, x->st_gsi);
-	if (x->st_efd >= 0 && x->st_efd != x->efd)
+	if (x->st_efd >= 0 && x->st_efd != x->efd) {
 		close(x->st_efd);
+		atomic_store(&x->caught, false);
+	}
 	x->st_gsi = -1;
 	x->st_efd = -1;
 	x->st_fl = 0;
@@ -570,19 +578,23 @@ static void undo_commit(struct libmsix_kvm *k, bool uploaded)
 	}
 }
 
-struct fallback_note {
-	uint32_t vector;
-	int fd;
-};
-
-static int kvm_commit(struct libmsix_backend *be)
+/*
+ * Two-phase commit, so that a composing backend (passthrough) can undo the
+ * KVM half when its other half fails: prepare issues every ioctl and keeps
+ * the VM lock (other devices' uploads must not see, or erase, routes that
+ * are in KVM but not yet committed here); then exactly one of finish (make
+ * it committed) or undo (put KVM back) releases the lock. On a prepare
+ * failure everything is already undone and the lock released.
+ */
+int kvm_commit_prepare(struct libmsix_backend *be)
 {
 	struct libmsix_kvm *k = to_kvm(be);
 	struct libmsix_kvm_vm *vm = k->vm;
-	bool table_changed = false, uploaded = false;
+	bool table_changed = false;
 	int err = 0;
 
 	pthread_mutex_lock(&vm->lock);
+	k->uploaded = false;
 	FOR_DIRTY(k, v) {
 		if (!same_route(&k->v[v]))
 			table_changed = true;
@@ -607,7 +619,7 @@ static int kvm_commit(struct libmsix_backend *be)
 			cnt_inc(&k->cnt.errors);
 			goto fail;
 		}
-		uploaded = true;
+		k->uploaded = true;
 	}
 
 	/* 3. Assign once the route exists. What the eventfd holds from while
@@ -628,8 +640,28 @@ static int kvm_commit(struct libmsix_backend *be)
 			goto fail;
 		x->done |= DONE_ASSIGN;
 	}
+	return 0;
 
-	/* Done: give back what the committed state no longer holds. */
+fail:
+	kvm_commit_undo(be);
+	return err;
+}
+
+void kvm_commit_undo(struct libmsix_backend *be)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+
+	undo_commit(k, k->uploaded);
+	unstage_all(k);
+	pthread_mutex_unlock(&k->vm->lock);
+}
+
+void kvm_commit_finish(struct libmsix_backend *be)
+{
+	struct libmsix_kvm *k = to_kvm(be);
+	struct libmsix_kvm_vm *vm = k->vm;
+
+	/* Give back what the committed state no longer holds. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 		bool fb_was = x->fl & KV_FALLBACK, fb_now = x->st_fl & KV_FALLBACK;
@@ -668,13 +700,20 @@ static int kvm_commit(struct libmsix_backend *be)
 	}
 	k->dirty_lo = k->n;
 	k->dirty_hi = 0;
-	return 0;
+}
 
-fail:
-	undo_commit(k, uploaded);
-	unstage_all(k);
-	pthread_mutex_unlock(&vm->lock);
+static int kvm_commit(struct libmsix_backend *be)
+{
+	int err = kvm_commit_prepare(be);
+
+	if (!err)
+		kvm_commit_finish(be);
 	return err;
+}
+
+bool kvm_is_irqfd_backend(const struct libmsix_backend *be)
+{
+	return be && be->ops == &kvm_irqfd_ops;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -1119,6 +1119,42 @@ START_TEST(test_eventfd_failure_rolls_back)
 }
 END_TEST
 
+START_TEST(test_passthrough_create_rejects_bad_input)
+{
+	struct kt *kt = kt_new(4, 0, 0); /* not an irqfd device */
+	struct libmsix_passthrough_config pc = { .size = sizeof(pc) };
+	struct libmsix_passthrough *pt = NULL;
+	struct libmsix_passthrough_counters c;
+
+	/* No VFIO device can exist here; every other check comes first or
+	 * needs none. A real passthrough is tested in the guest. */
+	ck_assert_int_eq(libmsix_passthrough_create(NULL, kt->k, &pc, &pt),
+			 -EINVAL);
+	ck_assert_int_eq(libmsix_passthrough_create((struct libmsix_vfio *)kt,
+						    NULL, &pc, &pt), -EINVAL);
+	pc.size = 4;
+	ck_assert_int_eq(libmsix_passthrough_create((struct libmsix_vfio *)kt,
+						    kt->k, &pc, &pt), -EINVAL);
+	pc.size = sizeof(pc);
+	pc.mask = (enum libmsix_pt_mask)7;
+	ck_assert_int_eq(libmsix_passthrough_create((struct libmsix_vfio *)kt,
+						    kt->k, &pc, &pt), -EINVAL);
+	pc.mask = LIBMSIX_PT_MASK_AUTO;
+	pc.flags = 1;
+	ck_assert_int_eq(libmsix_passthrough_create((struct libmsix_vfio *)kt,
+						    kt->k, &pc, &pt), -EINVAL);
+	/* A KVM device without irqfds is refused before VFIO is asked. */
+	pc.flags = 0;
+	ck_assert_int_eq(libmsix_passthrough_create((struct libmsix_vfio *)kt,
+						    kt->k, &pc, &pt), -EINVAL);
+	ck_assert_ptr_null(pt);
+	ck_assert_ptr_null(libmsix_passthrough_backend(NULL));
+	ck_assert_int_eq(libmsix_passthrough_get_counters(NULL, &c), -EINVAL);
+	libmsix_passthrough_destroy(NULL);
+	kt_free(kt);
+}
+END_TEST
+
 static Suite *kvm_suite(void)
 {
 	Suite *s = suite_create("kvm");
@@ -1153,6 +1189,7 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_destroy_cleans_up_after_failed_release);
 	tcase_add_test(tc, test_budget_reports_demand_versus_reserve);
 	tcase_add_test(tc, test_eventfd_failure_rolls_back);
+	tcase_add_test(tc, test_passthrough_create_rejects_bad_input);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -426,19 +426,22 @@ bool gdev_pending(struct gdev *g, uint32_t v)
 	return (q >> (v % 64)) & 1;
 }
 
+/* A guest never sees a backend error: it carries on, and so does this. */
 int gdev_linux_bringup(struct gdev *g, uint8_t base)
 {
-	int err = gdev_msgctl(g, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	int first = gdev_msgctl(g, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	int err;
 
-	for (uint32_t v = 0; v < g->n && !err; v++) {
+	for (uint32_t v = 0; v < g->n; v++) {
 		err = gdev_mask(g, v, true);
-		if (!err)
-			err = gdev_program(g, v, KVMVM_MSI_ADDR,
-					   (uint8_t)(base + v));
+		if (!first)
+			first = err;
+		err = gdev_program(g, v, KVMVM_MSI_ADDR, kvmvm_vector(base, v));
+		if (!first)
+			first = err;
 	}
-	if (!err)
-		err = gdev_msgctl(g, PCI_MSIX_FLAGS_ENABLE);
-	return err;
+	err = gdev_msgctl(g, PCI_MSIX_FLAGS_ENABLE);
+	return first ? first : err;
 }
 
 int kvmvm_open_fds(void)

@@ -93,8 +93,17 @@ int gdev_program(struct gdev *g, uint32_t v, uint64_t addr, uint32_t data);
 int gdev_mask(struct gdev *g, uint32_t v, bool masked);
 /* The PBA bit of @v, read as the guest reads it. */
 bool gdev_pending(struct gdev *g, uint32_t v);
-/* Enable|Function Mask, mask all, program v -> guest vector base + v,
- * clear Function Mask: what Linux does before its request_irq()s. */
+/* The guest vector device vector @v uses: base + v, wrapped into
+ * 0x20..0xef (a table can have more entries than an APIC has vectors). */
+static inline uint8_t kvmvm_vector(uint8_t base, uint32_t v)
+{
+	return (uint8_t)(0x20u + ((uint32_t)base - 0x20u + v) % 0xd0u);
+}
+
+/* Enable|Function Mask, mask all, program v -> kvmvm_vector(base, v),
+ * clear Function Mask: what Linux does before its request_irq()s. Every
+ * step is made even when an earlier one reported a backend error (the
+ * guest does not see those); returns the first error. */
 int gdev_linux_bringup(struct gdev *g, uint8_t base);
 
 /* Open file descriptors of this process (for leak checks). */
