@@ -14,12 +14,12 @@
 
 #include "internal.h"
 
-void dev_lock(struct libmsix_dev *dev)
+void lmx_dev_lock(struct libmsix_dev *dev)
 {
 	pthread_mutex_lock(&dev->lock);
 }
 
-void dev_unlock(struct libmsix_dev *dev)
+void lmx_dev_unlock(struct libmsix_dev *dev)
 {
 	pthread_mutex_unlock(&dev->lock);
 }
@@ -48,7 +48,7 @@ static void log_to(const struct libmsix_config *cfg, int level,
 	cfg->log(cfg->opaque, level, buf);
 }
 
-void dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
+void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	     const char *fmt, ...)
 {
 	va_list ap;
@@ -62,13 +62,13 @@ void dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 4)
-		cfg_log(&dev->cfg, level, "%s (%llu times so far)", buf,
+		lmx_cfg_log(&dev->cfg, level, "%s (%llu times so far)", buf,
 			(unsigned long long)n);
 	else
-		cfg_log(&dev->cfg, level, "%s", buf);
+		lmx_cfg_log(&dev->cfg, level, "%s", buf);
 }
 
-void cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
+void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 	     ...)
 {
 	va_list ap;
@@ -81,7 +81,7 @@ void cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 /* One rule per check; the log names the rule that failed. */
 #define REJECT(cfg, ...)                                   \
 	do {                                               \
-		cfg_log(cfg, LOG_ERR, "libmsix: " __VA_ARGS__); \
+		lmx_cfg_log(cfg, LOG_ERR, "libmsix: " __VA_ARGS__); \
 		return -EINVAL;                            \
 	} while (0)
 
@@ -173,7 +173,7 @@ static void reset_state(struct libmsix_dev *dev)
 		 * V_DROP on its seqlock re-check, instead of delivering a
 		 * message torn between the old entry and zeros.
 		 */
-		engine_touch(dev, v);
+		lmx_engine_touch(dev, v);
 		atomic_store(&e->addr_lo, 0);
 		atomic_store(&e->addr_hi, 0);
 		atomic_store(&e->data, 0);
@@ -235,11 +235,11 @@ int libmsix_reset(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	reset_state(dev);
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -248,7 +248,7 @@ void libmsix_dev_destroy(struct libmsix_dev *dev)
 	if (!dev)
 		return;
 	if (libmsix_reset(dev) < 0)
-		dev_log(dev, LK_OTHER, LOG_ERR,
+		lmx_dev_log(dev, LK_OTHER, LOG_ERR,
 			"host resources could not all be released");
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->touched);
@@ -264,7 +264,7 @@ int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
 	if (!dev || !info || vector >= dev->n)
 		return -EINVAL;
 	e = &dev->vec[vector];
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	s = state_load(e);
 	memset(info, 0, sizeof(*info));
 	info->vector_control = atomic_load(&e->ctrl);
@@ -272,9 +272,9 @@ int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
 	info->pending = s & V_PENDING;
 	info->live = !(s & (V_BLOCKED | V_DROP));
 	info->use_count = e->use;
-	entry_msg(e, &info->msg);
+	lmx_entry_msg(e, &info->msg);
 	info->host = e->host & (H_ALLOC | H_ROUTED | H_UNMASKED | H_FAULT);
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return 0;
 }
 
@@ -310,10 +310,10 @@ int libmsix_get_counters(struct libmsix_dev *dev, struct libmsix_counters *out)
 	out->be_errors = atomic_load(&c->be_errors);
 	out->faults = atomic_load(&c->faults);
 	out->bad_accesses = atomic_load(&c->bad_accesses);
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	out->host_vectors = dev->host_count;
 	out->host_vectors_peak = dev->host_peak;
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return 0;
 }
 
@@ -328,9 +328,9 @@ bool libmsix_enabled(struct libmsix_dev *dev)
 
 	if (!dev)
 		return false;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	on = dev->enable;
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return on;
 }
 
@@ -340,9 +340,9 @@ bool libmsix_function_masked(struct libmsix_dev *dev)
 
 	if (!dev)
 		return false;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	on = dev->fmask;
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return on;
 }
 

@@ -4,12 +4,12 @@
  * with what the guest's registers and the device model's use counts ask for.
  *
  * One event, one path. When the guest unmasks vector 7 (model.c):
- *   table write -> engine_touch(7) -> engine_tx_end() -> flush():
+ *   table write -> lmx_engine_touch(7) -> lmx_engine_tx_end() -> flush():
  *     decide() says 7 wants a host vector, a route and to be unmasked;
  *     the backend gets alloc(7,1), route(7,msg), unmask(7) staged and one
  *     commit; then unblock() polls the host for anything caught while 7 was
  *     masked, clears V_BLOCKED and delivers a latched pending bit once.
- * Masking is the other way round and takes effect at once: engine_touch()
+ * Masking is the other way round and takes effect at once: lmx_engine_touch()
  * sets V_BLOCKED before any backend work, so notify latches from then on.
  *
  * All functions here run with the device lock held.
@@ -39,7 +39,7 @@ static uint32_t target_state(const struct libmsix_dev *dev, struct vec *e)
  * the hot path must stop delivering before the backend is told to mask.
  * Going live waits for the commit (unblock()).
  */
-void engine_touch(struct libmsix_dev *dev, uint32_t v)
+void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v)
 {
 	struct vec *e = &dev->vec[v];
 	uint32_t target = target_state(dev, e);
@@ -67,10 +67,10 @@ void engine_touch(struct libmsix_dev *dev, uint32_t v)
 		dev->touched_hi = v + 1;
 }
 
-void engine_touch_all(struct libmsix_dev *dev)
+void lmx_engine_touch_all(struct libmsix_dev *dev)
 {
 	for (uint32_t v = 0; v < dev->n; v++)
-		engine_touch(dev, v);
+		lmx_engine_touch(dev, v);
 }
 
 static uint32_t budget(const struct libmsix_dev *dev)
@@ -322,7 +322,7 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 			continue;
 		*staged = true;
 		if (ops->route) {
-			entry_msg(e, &msg);
+			lmx_entry_msg(e, &msg);
 			err = ops->route(be, v, &msg);
 			count_op(dev, &dev->cnt.be_route, err);
 			if (err < 0)
@@ -364,7 +364,7 @@ static void unblock(struct libmsix_dev *dev, uint32_t v)
 	old = atomic_fetch_and_explicit(&e->state,
 					~(V_BLOCKED | V_DROP | V_PENDING),
 					memory_order_acq_rel);
-	if ((old & V_PENDING) && deliver(dev, v, e) == 0)
+	if ((old & V_PENDING) && lmx_deliver(dev, v, e) == 0)
 		cnt_inc(&dev->cnt.replayed);
 }
 
@@ -374,7 +374,7 @@ static void fault(struct libmsix_dev *dev, uint32_t v, int err)
 
 	e->host |= H_FAULT;
 	cnt_inc(&dev->cnt.faults);
-	dev_log(dev, LK_FAULT, LOG_ERR,
+	lmx_dev_log(dev, LK_FAULT, LOG_ERR,
 		"vector %u stays blocked: backend error %d", v, err);
 	if (dev->cfg.fault)
 		dev->cfg.fault(dev->cfg.opaque, v, err);
@@ -411,7 +411,7 @@ static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
 		if (target == V_BLOCKED)
 			atomic_fetch_or_explicit(&e->state, V_PENDING,
 						 memory_order_acq_rel);
-		else if (target == 0 && deliver(dev, v, e) == 0)
+		else if (target == 0 && lmx_deliver(dev, v, e) == 0)
 			cnt_inc(&dev->cnt.spurious_replays);
 	}
 }
@@ -531,7 +531,7 @@ static int flush(struct libmsix_dev *dev)
 	if (err < 0) {
 		if (ops->abort)
 			ops->abort(dev->be);
-		dev_log(dev, LK_BACKEND, LOG_ERR,
+		lmx_dev_log(dev, LK_BACKEND, LOG_ERR,
 			"backend refused a commit (%d); rolled back", err);
 		FOR_TOUCHED(dev, v, lo, hi) {
 			struct vec *e = &dev->vec[v];
@@ -585,13 +585,13 @@ static int flush(struct libmsix_dev *dev)
  * Never fails: the entry points nest their own transaction inside whatever
  * the VMM opened and do not check. The nesting limit is libmsix_begin()'s.
  */
-int engine_tx_begin(struct libmsix_dev *dev)
+int lmx_engine_tx_begin(struct libmsix_dev *dev)
 {
 	dev->tx_depth++;
 	return 0;
 }
 
-int engine_tx_end(struct libmsix_dev *dev)
+int lmx_engine_tx_end(struct libmsix_dev *dev)
 {
 	if (--dev->tx_depth > 0)
 		return 0;
@@ -599,7 +599,7 @@ int engine_tx_end(struct libmsix_dev *dev)
 }
 
 /* Called on the MSI-X Enable 0 -> 1 edge: choose the policy for this enable. */
-void engine_enable(struct libmsix_dev *dev)
+void lmx_engine_enable(struct libmsix_dev *dev)
 {
 	dev->policy = resolve_policy(dev);
 }
@@ -608,12 +608,12 @@ int libmsix_begin(struct libmsix_dev *dev)
 {
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	if (dev->tx_depth >= 255) {
-		dev_unlock(dev);
+		lmx_dev_unlock(dev);
 		return -EDEADLK;
 	}
-	engine_tx_begin(dev);
+	lmx_engine_tx_begin(dev);
 	return 0; /* the lock stays held until commit */
 }
 
@@ -623,14 +623,14 @@ int libmsix_commit(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	if (dev->tx_depth == 0) {
-		dev_unlock(dev);
+		lmx_dev_unlock(dev);
 		return -EPERM;
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev); /* the lock libmsix_begin() took */
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev); /* the lock libmsix_begin() took */
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -640,8 +640,8 @@ int libmsix_retry(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	/*
 	 * Every vector, not only the faulted ones: a rolled-back commit also
 	 * leaves a host vector unmasked under a guest mask (R34), a released
@@ -650,9 +650,9 @@ int libmsix_retry(struct libmsix_dev *dev)
 	 */
 	for (uint32_t v = 0; v < dev->n; v++)
 		dev->vec[v].host &= (uint8_t)~H_FAULT;
-	engine_touch_all(dev);
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	lmx_engine_touch_all(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -666,7 +666,7 @@ static int use_locked(struct libmsix_dev *dev, uint32_t v, int delta)
 		return -EINVAL;
 	e->use = (uint16_t)(e->use + delta);
 	if (e->use <= 1)
-		engine_touch(dev, v);
+		lmx_engine_touch(dev, v);
 	return 0;
 }
 
@@ -676,11 +676,11 @@ static int use_change(struct libmsix_dev *dev, uint32_t v, int delta)
 
 	if (!dev || v >= dev->n)
 		return -EINVAL;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	err = use_locked(dev, v, delta);
-	err2 = engine_tx_end(dev);
-	dev_unlock(dev);
+	err2 = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err ? err : err2;
 }
 
@@ -700,18 +700,18 @@ int libmsix_vector_use_all(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	for (uint32_t v = 0; v < dev->n; v++) {
 		if (dev->vec[v].use == UINT16_MAX) {
-			dev_unlock(dev);
+			lmx_dev_unlock(dev);
 			return -EOVERFLOW;
 		}
 	}
-	engine_tx_begin(dev);
+	lmx_engine_tx_begin(dev);
 	for (uint32_t v = 0; v < dev->n; v++)
 		use_locked(dev, v, 1);
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -721,15 +721,15 @@ int libmsix_vector_unuse_all(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	for (uint32_t v = 0; v < dev->n; v++) {
 		if (dev->vec[v].use) {
 			dev->vec[v].use = 0;
-			engine_touch(dev, v);
+			lmx_engine_touch(dev, v);
 		}
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }

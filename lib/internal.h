@@ -20,6 +20,12 @@
 
 #include "libmsix.h"
 
+/*
+ * Functions shared between the library's files are prefixed lmx_: libmsix.a
+ * is linked into VMMs statically, and a generic name such as deliver() or
+ * dev_lock() would clash with the VMM's own.
+ */
+
 #ifndef container_of
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -121,23 +127,23 @@ struct libmsix_dev {
 };
 
 /* device.c */
-void cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
+void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 	     ...) LIBMSIX_PRINTF(3, 4);
-void dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
+void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	     const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
-void dev_lock(struct libmsix_dev *dev);
-void dev_unlock(struct libmsix_dev *dev);
+void lmx_dev_lock(struct libmsix_dev *dev);
+void lmx_dev_unlock(struct libmsix_dev *dev);
 
 /* model.c */
-void entry_msg(const struct vec *e, struct libmsix_msg *msg);
-int deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
+void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg);
+int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
 
 /* engine.c: all with the device lock held. */
-void engine_touch(struct libmsix_dev *dev, uint32_t v);
-void engine_touch_all(struct libmsix_dev *dev);
-int engine_tx_begin(struct libmsix_dev *dev);
-int engine_tx_end(struct libmsix_dev *dev);
-void engine_enable(struct libmsix_dev *dev);
+void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);
+void lmx_engine_touch_all(struct libmsix_dev *dev);
+int lmx_engine_tx_begin(struct libmsix_dev *dev);
+int lmx_engine_tx_end(struct libmsix_dev *dev);
+void lmx_engine_enable(struct libmsix_dev *dev);
 
 static inline uint32_t state_load(const struct vec *e)
 {

@@ -49,7 +49,7 @@ static void msg_from_words(uint32_t lo, uint32_t hi, uint32_t data,
 }
 
 /* Read the message of @e; caller holds the device lock (no writer runs). */
-void entry_msg(const struct vec *e, struct libmsix_msg *msg)
+void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg)
 {
 	msg_from_words(atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
 		       atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
@@ -58,12 +58,12 @@ void entry_msg(const struct vec *e, struct libmsix_msg *msg)
 }
 
 /* Send @e's message through the backend; on failure latch pending. */
-int deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
+int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
 {
 	struct libmsix_msg msg;
 	int err;
 
-	entry_msg(e, &msg);
+	lmx_entry_msg(e, &msg);
 	err = dev->be->ops->deliver(dev->be, v, &msg);
 	if (err < 0) {
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
@@ -177,7 +177,7 @@ int libmsix_config_read(struct libmsix_dev *dev, uint32_t offset,
 	if (!dev || !val || !valid_cfg_size(size))
 		return -EINVAL;
 	cap = dev->cfg.cap_offset;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	for (uint32_t i = 0; i < size; i++) {
 		uint64_t at = (uint64_t)offset + i;
 
@@ -186,7 +186,7 @@ int libmsix_config_read(struct libmsix_dev *dev, uint32_t offset,
 		*val &= ~(0xffu << (8 * i));
 		*val |= (uint32_t)cap_byte(dev, (uint32_t)(at - cap)) << (8 * i);
 	}
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return 0;
 }
 
@@ -209,23 +209,23 @@ int libmsix_config_write(struct libmsix_dev *dev, uint32_t offset,
 	enable = b & (PCI_MSIX_FLAGS_ENABLE >> 8);
 	fmask = b & (PCI_MSIX_FLAGS_MASKALL >> 8);
 
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	if (enable != dev->enable || fmask != dev->fmask) {
 		bool enabling = enable && !dev->enable;
 
 		dev->enable = enable;
 		dev->fmask = fmask;
 		if (enabling) {
-			engine_enable(dev);
+			lmx_engine_enable(dev);
 			/* MSI-X and INTx are exclusive (R13, §6.1.4.3). */
 			if (dev->cfg.intx)
 				dev->cfg.intx(dev->cfg.opaque);
 		}
-		engine_touch_all(dev);
+		lmx_engine_touch_all(dev);
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -235,14 +235,14 @@ int libmsix_set_bus_master(struct libmsix_dev *dev, bool on)
 
 	if (!dev)
 		return -EINVAL;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	if (dev->bme != on) {
 		dev->bme = on;
-		engine_touch_all(dev);
+		lmx_engine_touch_all(dev);
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
 
@@ -331,7 +331,7 @@ static void pba_poll(struct libmsix_dev *dev, uint32_t first, uint32_t last)
 {
 	if (!be_has_poll(dev))
 		return;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	for (uint32_t v = first; v <= last && v < dev->n; v++) {
 		struct vec *e = &dev->vec[v];
 		uint32_t s = state_load(e);
@@ -341,7 +341,7 @@ static void pba_poll(struct libmsix_dev *dev, uint32_t first, uint32_t last)
 			atomic_fetch_or_explicit(&e->state, V_PENDING,
 						 memory_order_acq_rel);
 	}
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 }
 
 static uint32_t region_dword(struct libmsix_dev *dev, enum region r,
@@ -406,11 +406,11 @@ static void bad_access(struct libmsix_dev *dev, enum log_kind kind,
 		       uint32_t size)
 {
 	cnt_inc(&dev->cnt.bad_accesses);
-	dev_lock(dev);
-	dev_log(dev, kind, LOG_WARNING,
+	lmx_dev_lock(dev);
+	lmx_dev_log(dev, kind, LOG_WARNING,
 		"guest %s ignored: BAR %u offset 0x%llx size %u", what, bir,
 		(unsigned long long)offset, size);
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 }
 
 /* One DWORD of a table entry; the caller holds the lock and a tx. */
@@ -449,7 +449,7 @@ static void table_write_dword(struct libmsix_dev *dev, uint32_t v,
 		atomic_store_explicit(&e->ctrl, val, memory_order_relaxed);
 		break;
 	}
-	engine_touch(dev, v);
+	lmx_engine_touch(dev, v);
 }
 
 int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
@@ -475,8 +475,8 @@ int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 	}
 	v = rel / 16;
 	dw = rel % 16 / 4;
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	if (size == 8 && dw == 0) {
 		/* R27: address and upper address change as one. */
 		struct vec *e = &dev->vec[v];
@@ -497,7 +497,7 @@ int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 		if (size == 8)
 			table_write_dword(dev, v, dw + 1, (uint32_t)(val >> 32));
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }

@@ -64,7 +64,7 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 		return -EINVAL;
 	if (size < snap_size(dev->n))
 		return -ENOSPC;
-	dev_lock(dev);
+	lmx_dev_lock(dev);
 	put32(&p, SNAP_MAGIC);
 	put32(&p, SNAP_VERSION | SNAP_HEADER << 16);
 	put32(&p, dev->n);
@@ -104,7 +104,7 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 		memcpy(p, &le, 8);
 		p += 8;
 	}
-	dev_unlock(dev);
+	lmx_dev_unlock(dev);
 	return (long)snap_size(dev->n);
 }
 
@@ -159,23 +159,23 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 		return -EINVAL;
 	err = check_blob(dev, buf, len);
 	if (err) {
-		dev_lock(dev);
-		dev_log(dev, LK_OTHER, LOG_ERR, "snapshot rejected: malformed");
-		dev_unlock(dev);
+		lmx_dev_lock(dev);
+		lmx_dev_log(dev, LK_OTHER, LOG_ERR, "snapshot rejected: malformed");
+		lmx_dev_unlock(dev);
 		return err;
 	}
 	p += 12;
 	flags = get32(&p);
 	p += 8;
 
-	dev_lock(dev);
-	engine_tx_begin(dev);
+	lmx_dev_lock(dev);
+	lmx_engine_tx_begin(dev);
 	was_enabled = dev->enable;
 	dev->enable = flags & SNAP_ENABLE;
 	dev->fmask = flags & SNAP_FMASK;
 	dev->bme = flags & SNAP_BME;
 	if (dev->enable && !was_enabled) {
-		engine_enable(dev);
+		lmx_engine_enable(dev);
 		if (dev->cfg.intx)
 			dev->cfg.intx(dev->cfg.opaque);
 	}
@@ -200,7 +200,7 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 		p += 2;
 		dev->vec[v].use = le16toh(use);
 	}
-	engine_touch_all(dev);
+	lmx_engine_touch_all(dev);
 	for (uint32_t v = 0; v < dev->n; v++) {
 		uint64_t q;
 
@@ -210,7 +210,7 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 		else if (!(state_load(&dev->vec[v]) & V_DROP))
 			atomic_fetch_or(&dev->vec[v].state, V_PENDING);
 	}
-	err = engine_tx_end(dev);
-	dev_unlock(dev);
+	err = lmx_engine_tx_end(dev);
+	lmx_dev_unlock(dev);
 	return err;
 }
