@@ -24,16 +24,20 @@
  *  - a live vector is one the model says should be; outside transactions,
  *    one the model says should be live is live or faulted;
  *  - notify's result agrees with the model;
- *  - the recorder saw no backend-contract violation, the engine's host view
- *    of each vector is the backend's committed state, and a vector unmasked
- *    at the host whose message the guest has not rewritten since is routed
- *    with exactly the table's message;
+ *  - the recorder saw no backend-contract violation, and the engine's host
+ *    view of each vector is the backend's committed state;
+ *  - a live vector is routed with exactly the table's message, unless the
+ *    guest rewrote it while its host vector was unmasked (R41: then the
+ *    route follows at the next unmask);
+ *  - outside transactions, and unless a rolled-back commit still waits for
+ *    libmsix_retry(), a host vector is unmasked only under a live vector;
  *  - guest accesses produce a bounded number of log lines (V9).
  * At the end, destroy releases every host vector.
  *
  * Any broken invariant aborts with a message: a crash to libFuzzer.
  * fuzz_main.c drives the same entry point from a fixed pseudo-random
  * stream (and replays files) so that CTest runs it everywhere.
+ * FUZZ_MSIX_TRACE=1 prints the ops of an input as they run.
  */
 #include <errno.h>
 #include <stdarg.h>
