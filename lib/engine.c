@@ -361,9 +361,18 @@ static void unblock(struct libmsix_dev *dev, uint32_t v)
 	    ops->poll(dev->be, v) > 0)
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);
-	old = atomic_fetch_and_explicit(&e->state,
-					~(V_BLOCKED | V_DROP | V_PENDING),
-					memory_order_acq_rel);
+	/*
+	 * Going live also advances the message's sequence count by a whole
+	 * section (model.c, msg_guarded()): a notify that read the message
+	 * before a mask, a write of the masked entry and this unmask must not
+	 * find its state word unchanged.
+	 */
+	old = state_load(e);
+	while (!atomic_compare_exchange_weak_explicit(
+		&e->state, &old,
+		(old & ~(V_BLOCKED | V_DROP | V_PENDING)) + 2 * V_SEQ_ONE,
+		memory_order_acq_rel, memory_order_acquire))
+		;
 	if ((old & V_PENDING) && lmx_deliver(dev, v, e) == 0)
 		cnt_inc(&dev->cnt.replayed);
 }

@@ -30,14 +30,33 @@
 /* Table entries: writers hold the device lock, readers take no lock.        */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The sequence count only guards a live vector's message. While a vector is
+ * blocked or dropped no notify reads its message unnoticed: one that began
+ * while it was live finds V_BLOCKED or V_DROP on its re-check and retries,
+ * and the one way back to live, unblock(), bumps the count, so a mask, write
+ * and unmask inside one notify's read window is caught too. Only the lock
+ * holder makes a vector live, and writers hold the lock, so the test is
+ * stable for the whole write: the common Linux case (program a masked
+ * entry) costs no locked instruction here.
+ */
+static bool msg_guarded(const struct vec *e)
+{
+	return !(state_load(e) & (V_BLOCKED | V_DROP));
+}
+
 static void seq_write_begin(struct vec *e)
 {
+	if (!msg_guarded(e))
+		return;
 	atomic_fetch_add_explicit(&e->state, V_SEQ_ONE, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 }
 
 static void seq_write_end(struct vec *e)
 {
+	if (!(state_load(e) & V_SEQ_ONE))
+		return; /* seq_write_begin() did not open a section */
 	atomic_fetch_add_explicit(&e->state, V_SEQ_ONE, memory_order_release);
 }
 
