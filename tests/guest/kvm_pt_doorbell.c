@@ -492,10 +492,19 @@ int main(int argc, char **argv)
 	REQUIRE(libmsix_kvm_vm_create(&tc, &table) == 0, "route table");
 
 	printf("| kernel | policy | N | used | route uploads | KVM_IRQFD | SET_IRQS | ioctls | host request_irq | MSI-X off/on | spurious replays | ms | QEMU |\n");
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		/* Growing a NORESIZE prefix one vector at a time is QEMU's
+		 * N(N+1)/2 request_irq: 2.1 million for 2048, hours here. */
+		if (policies[i] == LIBMSIX_POLICY_LAZY && noresize && used > 256) {
+			printf("| %-5s | lazy        | %4u | %4u | skipped: %llu host request_irq, as QEMU |\n",
+			       kernel, n_vectors, used,
+			       (unsigned long long)used * (used + 1) / 2);
+			continue;
+		}
 		bringup(policies[i], used, noresize);
+	}
 	masking(used);
-	measure(used);
+	measure(used < 64 ? used : 64);
 
 	REQUIRE(libmsix_kvm_vm_budget(table, &bu) == 0, "budget");
 	CHECK(bu.held == 0, "GSIs held at the end: %u", bu.held);
