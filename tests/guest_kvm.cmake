@@ -50,7 +50,8 @@ foreach(kernel 6.1 6.12)
         set(env "LIBMSIX_GUEST_SMP=12")
       endif()
       add_test(NAME guest_${prog}_${kernel}_v${n}
-        COMMAND ${LIBMSIX_BASH} ${PROJECT_SOURCE_DIR}/guest/run-in-guest.sh
+        COMMAND ${LIBMSIX_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/guest/boot-retry.sh
+                ${LIBMSIX_BASH} ${PROJECT_SOURCE_DIR}/guest/run-in-guest.sh
                 --kernel ${kernel} --kvm --vectors ${n} --timeout 1800
                 -- $<TARGET_FILE:guest_${prog}> ${n})
       set_tests_properties(guest_${prog}_${kernel}_v${n} PROPERTIES
