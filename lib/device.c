@@ -14,16 +14,6 @@
 
 #include "internal.h"
 
-void lmx_dev_lock(struct libmsix_dev *dev)
-{
-	pthread_mutex_lock(&dev->lock);
-}
-
-void lmx_dev_unlock(struct libmsix_dev *dev)
-{
-	pthread_mutex_unlock(&dev->lock);
-}
-
 /*
  * A guest can cause every kind but LK_OTHER, so each kind passes its first
  * four messages and then only the 2^k-th: a million bad accesses log about

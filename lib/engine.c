@@ -4,11 +4,15 @@
  * with what the guest's registers and the device model's use counts ask for.
  *
  * One event, one path. When the guest unmasks vector 7 (model.c):
- *   table write -> lmx_engine_touch(7) -> lmx_engine_tx_end() -> flush():
- *     decide() says 7 wants a host vector, a route and to be unmasked;
- *     the backend gets alloc(7,1), route(7,msg), unmask(7) staged and one
- *     commit; then unblock() polls the host for anything caught while 7 was
- *     masked, clears V_BLOCKED and delivers a latched pending bit once.
+ *   table write -> lmx_engine_touch(7) -> lmx_engine_tx_end()
+ *     -> lmx_engine_flush(): decide() says 7 wants a host vector, a route
+ *     and to be unmasked; the backend gets alloc(7,1), route(7,msg),
+ *     unmask(7) staged and one commit; then settle() -> unblock() polls the
+ *     host for anything caught while 7 was masked, clears V_BLOCKED and
+ *     delivers a latched pending bit once.
+ *   Once 7 holds its host vector and route, a later unmask needs only the
+ *   unmask op: flush_mask_only() stages that and commits, skipping the
+ *   passes over runs, budgets and prefixes; settle() is the same.
  * Masking is the other way round and takes effect at once: lmx_engine_touch()
  * sets V_BLOCKED before any backend work, so notify latches from then on.
  *
@@ -54,11 +58,18 @@ void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v)
 		 * Also a dropped vector on its way to live: until the commit
 		 * makes it live (unblock()) its interrupts latch, not drop --
 		 * a transaction may hold that commit back (libmsix_begin()).
+		 * Only lock holders change V_BLOCKED and V_DROP, so the plain
+		 * load tells which locked instructions are needed (a mask is
+		 * one).
 		 */
-		atomic_fetch_or_explicit(&e->state, V_BLOCKED,
-					 memory_order_acq_rel);
-		atomic_fetch_and_explicit(&e->state, ~V_DROP,
-					  memory_order_acq_rel);
+		uint32_t s = state_load(e);
+
+		if (!(s & V_BLOCKED))
+			s = atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+						     memory_order_acq_rel);
+		if (s & V_DROP)
+			atomic_fetch_and_explicit(&e->state, ~V_DROP,
+						  memory_order_acq_rel);
 	}
 	bit_set(dev->touched, (int)v);
 	if (v < dev->touched_lo)
@@ -425,13 +436,132 @@ static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
 	}
 }
 
-/* Apply the host work of every touched vector: at most one commit. */
-static int flush(struct libmsix_dev *dev)
+/*
+ * Close what staging opened (@err: how it ended): the host's MSI-X Enable
+ * follows the guest's (ops->enable), then one commit if anything was staged.
+ * On any failure the backend discards everything staged (abort) and the
+ * caller rolls back.
+ */
+static int commit(struct libmsix_dev *dev, bool staged, int err)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+
+	if (!err && dev->enable != dev->host_enable && has_enable_op(dev)) {
+		staged = true;
+		err = ops->enable(dev->be, dev->enable);
+		if (err < 0)
+			cnt_inc(&dev->cnt.be_errors);
+	}
+	if (!err && staged && ops->commit) {
+		err = ops->commit(dev->be);
+		count_op(dev, &dev->cnt.be_commit, err);
+	}
+	if (err < 0) {
+		if (ops->abort)
+			ops->abort(dev->be);
+		lmx_dev_log(dev, LK_BACKEND, LOG_ERR,
+			"backend refused a commit (%d); rolled back", err);
+		return err;
+	}
+	if (has_enable_op(dev))
+		dev->host_enable = dev->enable;
+	return 0;
+}
+
+/*
+ * After a failed commit, vector @v keeps its committed host state; one the
+ * guest wants live stays blocked, so its interrupts latch, and faults.
+ */
+static void roll_back(struct libmsix_dev *dev, uint32_t v, int err)
+{
+	struct vec *e = &dev->vec[v];
+
+	bit_clear(dev->touched, (int)v);
+	if (target_state(dev, e) == 0 &&
+	    (state_load(e) & (V_BLOCKED | V_DROP))) {
+		atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+					 memory_order_acq_rel);
+		atomic_fetch_and_explicit(&e->state, ~V_DROP,
+					  memory_order_acq_rel);
+		fault(dev, v, err);
+	}
+}
+
+/*
+ * After a successful commit, vector @v's host state is what it wanted; a
+ * refused one faults, and one that is live at last goes live in libmsix.
+ */
+static void settle(struct libmsix_dev *dev, uint32_t v)
+{
+	struct vec *e = &dev->vec[v];
+	uint8_t was = e->host;
+	bool routed_now = needs_route(e);
+
+	bit_clear(dev->touched, (int)v);
+	e->host = e->want & (H_ALLOC | H_ROUTED | H_UNMASKED);
+	if ((was & H_MSG_DIRTY) && !routed_now)
+		e->host |= H_MSG_DIRTY;
+	if (e->want & H_FAULT) {
+		atomic_fetch_or_explicit(&e->state, V_BLOCKED,
+					 memory_order_acq_rel);
+		atomic_fetch_and_explicit(&e->state, ~V_DROP,
+					  memory_order_acq_rel);
+		fault(dev, v, -ENOSPC);
+		return;
+	}
+	if ((e->host & H_UNMASKED) && target_state(dev, e) == 0 &&
+	    (state_load(e) & (V_BLOCKED | V_DROP)))
+		unblock(dev, v);
+}
+
+/*
+ * The most common guest access with host work -- one vector masked or
+ * unmasked, its host vector and route staying as they are -- stages one
+ * mask or unmask op. Everything else takes the whole of lmx_engine_flush().
+ * Returns false, having done nothing, when @v needs more than that.
+ */
+static bool flush_mask_only(struct libmsix_dev *dev, uint32_t v, int *err)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	struct vec *e = &dev->vec[v];
+	int (*op)(struct libmsix_backend *, uint32_t);
+	_Atomic uint64_t *c;
+
+	e->want = decide(dev, e);
+	if ((e->want ^ e->host) & (H_ALLOC | H_ROUTED) || needs_route(e))
+		return false;
+	/* Without live resize, a prefix to release (a rolled-back disable). */
+	if (!live_resize(dev) &&
+	    grow_prefix(dev, (e->want & H_ALLOC) ? v + 1 : 0) != dev->prefix)
+		return false;
+	if ((e->want ^ e->host) & H_UNMASKED) {
+		bool unmask = e->want & H_UNMASKED;
+
+		op = unmask ? ops->unmask : ops->mask;
+		c = unmask ? &dev->cnt.be_unmask : &dev->cnt.be_mask;
+		*err = op ? op(dev->be, v) : 0;
+		if (op)
+			count_op(dev, c, *err);
+		*err = commit(dev, true, *err);
+	} else {
+		*err = commit(dev, false, 0);
+	}
+	if (*err < 0)
+		roll_back(dev, v, *err);
+	else
+		settle(dev, v);
+	return true;
+}
+
+/*
+ * Apply the host work of every touched vector: at most one commit. Called
+ * by lmx_engine_tx_end() when the outermost transaction ends.
+ */
+int lmx_engine_flush(struct libmsix_dev *dev)
 {
 	uint32_t lo = dev->touched_lo, hi = dev->touched_hi;
 	uint32_t need = 0, old_prefix = dev->prefix, new_prefix;
 	uint32_t count = dev->host_count, releases = 0;
-	const struct libmsix_backend_ops *ops = dev->be->ops;
 	bool staged = false, disruptive = false;
 	int err = 0, nospc = 0;
 
@@ -439,6 +569,8 @@ static int flush(struct libmsix_dev *dev)
 		return 0;
 	dev->touched_lo = dev->n;
 	dev->touched_hi = 0;
+	if (hi == lo + 1 && flush_mask_only(dev, lo, &err))
+		return err;
 
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];
@@ -526,35 +658,10 @@ static int flush(struct libmsix_dev *dev)
 				nospc = -ENOSPC;
 		}
 	}
-	/* The host's MSI-X Enable follows the guest's (ops->enable). */
-	if (!err && dev->enable != dev->host_enable && has_enable_op(dev)) {
-		staged = true;
-		err = ops->enable(dev->be, dev->enable);
-		if (err < 0)
-			cnt_inc(&dev->cnt.be_errors);
-	}
-	if (!err && staged && ops->commit) {
-		err = ops->commit(dev->be);
-		count_op(dev, &dev->cnt.be_commit, err);
-	}
+	err = commit(dev, staged, err);
 	if (err < 0) {
-		if (ops->abort)
-			ops->abort(dev->be);
-		lmx_dev_log(dev, LK_BACKEND, LOG_ERR,
-			"backend refused a commit (%d); rolled back", err);
-		FOR_TOUCHED(dev, v, lo, hi) {
-			struct vec *e = &dev->vec[v];
-
-			bit_clear(dev->touched, (int)v);
-			if (target_state(dev, e) == 0 &&
-			    (state_load(e) & (V_BLOCKED | V_DROP))) {
-				atomic_fetch_or_explicit(&e->state, V_BLOCKED,
-							 memory_order_acq_rel);
-				atomic_fetch_and_explicit(&e->state, ~V_DROP,
-							  memory_order_acq_rel);
-				fault(dev, v, err);
-			}
-		}
+		FOR_TOUCHED(dev, v, lo, hi)
+			roll_back(dev, v, err);
 		return err;
 	}
 
@@ -563,49 +670,12 @@ static int flush(struct libmsix_dev *dev)
 		replay_live(dev, old_prefix);
 	}
 	dev->prefix = new_prefix;
-	if (has_enable_op(dev))
-		dev->host_enable = dev->enable;
 	set_host_count(dev, count);
-	FOR_TOUCHED(dev, v, lo, hi) {
-		struct vec *e = &dev->vec[v];
-		uint8_t was = e->host;
-		bool routed_now = needs_route(e);
-
-		bit_clear(dev->touched, (int)v);
-		e->host = e->want & (H_ALLOC | H_ROUTED | H_UNMASKED);
-		if ((was & H_MSG_DIRTY) && !routed_now)
-			e->host |= H_MSG_DIRTY;
-		if (e->want & H_FAULT) {
-			atomic_fetch_or_explicit(&e->state, V_BLOCKED,
-						 memory_order_acq_rel);
-			atomic_fetch_and_explicit(&e->state, ~V_DROP,
-						  memory_order_acq_rel);
-			fault(dev, v, -ENOSPC);
-			continue;
-		}
-		if ((e->host & H_UNMASKED) && target_state(dev, e) == 0 &&
-		    (state_load(e) & (V_BLOCKED | V_DROP)))
-			unblock(dev, v);
-	}
+	FOR_TOUCHED(dev, v, lo, hi)
+		settle(dev, v);
 	return nospc;
 }
 
-/*
- * Never fails: the entry points nest their own transaction inside whatever
- * the VMM opened and do not check. The nesting limit is libmsix_begin()'s.
- */
-int lmx_engine_tx_begin(struct libmsix_dev *dev)
-{
-	dev->tx_depth++;
-	return 0;
-}
-
-int lmx_engine_tx_end(struct libmsix_dev *dev)
-{
-	if (--dev->tx_depth > 0)
-		return 0;
-	return flush(dev);
-}
 
 /* Called on the MSI-X Enable 0 -> 1 edge: choose the policy for this enable. */
 void lmx_engine_enable(struct libmsix_dev *dev)

@@ -131,8 +131,6 @@ void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 	     ...) LIBMSIX_PRINTF(3, 4);
 void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	     const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
-void lmx_dev_lock(struct libmsix_dev *dev);
-void lmx_dev_unlock(struct libmsix_dev *dev);
 
 /* model.c */
 void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg);
@@ -141,9 +139,37 @@ int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
 /* engine.c: all with the device lock held. */
 void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);
 void lmx_engine_touch_all(struct libmsix_dev *dev);
-int lmx_engine_tx_begin(struct libmsix_dev *dev);
-int lmx_engine_tx_end(struct libmsix_dev *dev);
+int lmx_engine_flush(struct libmsix_dev *dev);
 void lmx_engine_enable(struct libmsix_dev *dev);
+
+/* The device lock: recursive, for the VMM's calls inside begin/commit. */
+static inline void lmx_dev_lock(struct libmsix_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+}
+
+static inline void lmx_dev_unlock(struct libmsix_dev *dev)
+{
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/*
+ * Every entry point brackets its work in a transaction; the outermost end
+ * flushes what was touched. Never fails to begin: entry points nest inside
+ * whatever the VMM opened and do not check (the limit is libmsix_begin()'s).
+ * Inline, because a table write that touched nothing must stay cheap.
+ */
+static inline void lmx_engine_tx_begin(struct libmsix_dev *dev)
+{
+	dev->tx_depth++;
+}
+
+static inline int lmx_engine_tx_end(struct libmsix_dev *dev)
+{
+	if (--dev->tx_depth > 0 || dev->touched_lo >= dev->touched_hi)
+		return 0;
+	return lmx_engine_flush(dev);
+}
 
 static inline uint32_t state_load(const struct vec *e)
 {

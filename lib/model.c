@@ -272,36 +272,40 @@ int libmsix_set_bus_master(struct libmsix_dev *dev, bool on)
 enum region { R_NONE, R_TABLE, R_PBA, R_STRADDLE };
 
 /*
+ * How [offset, offset + size) of BAR @bir meets structure @r, which is at
+ * [base, base + len) of BAR @sbir, given what earlier structures gave (@hit).
+ * Overflow-safe: base + len < 2^33 and size <= 8.
+ */
+static inline enum region meet(enum region hit, enum region r, uint32_t sbir,
+			       uint32_t base, uint32_t len, uint32_t bir,
+			       uint64_t offset, uint32_t size, uint32_t *rel)
+{
+	uint64_t end = (uint64_t)base + len;
+
+	if (bir != sbir || offset >= end || offset + size <= base)
+		return hit;
+	if (hit != R_NONE || offset < base || offset + size > end)
+		return R_STRADDLE;
+	*rel = (uint32_t)(offset - base);
+	return r;
+}
+
+/*
  * Where [offset, offset + size) of BAR @bir falls. *rel gets the offset into
- * the structure. One overflow-safe range check per structure; the table and
- * PBA may share a BAR or not (V15: never test one without the BIR).
+ * the structure. One range check per structure; the table and PBA may share
+ * a BAR or not (V15: never test one without the BIR).
  */
 static enum region classify(const struct libmsix_dev *dev, uint32_t bir,
 			    uint64_t offset, uint32_t size, uint32_t *rel)
 {
-	const struct {
-		uint32_t bir, base, len;
-		enum region r;
-	} s[2] = {
-		{ dev->cfg.table_bir, dev->cfg.table_offset, dev->table_size,
-		  R_TABLE },
-		{ dev->cfg.pba_bir, dev->cfg.pba_offset, dev->pba_size, R_PBA },
-	};
-	enum region hit = R_NONE;
+	enum region hit;
 
-	for (int i = 0; i < 2; i++) {
-		uint64_t end = (uint64_t)s[i].base + s[i].len;
-
-		if (bir != s[i].bir || offset >= end ||
-		    offset + size <= s[i].base)
-			continue;
-		if (hit != R_NONE || offset < s[i].base ||
-		    offset + size > end)
-			return R_STRADDLE;
-		hit = s[i].r;
-		*rel = (uint32_t)(offset - s[i].base);
-	}
-	return hit;
+	hit = meet(R_NONE, R_TABLE, dev->cfg.table_bir, dev->cfg.table_offset,
+		   dev->table_size, bir, offset, size, rel);
+	if (hit == R_STRADDLE)
+		return hit;
+	return meet(hit, R_PBA, dev->cfg.pba_bir, dev->cfg.pba_offset,
+		    dev->pba_size, bir, offset, size, rel);
 }
 
 static bool defined_access(uint32_t rel, uint32_t size)
