@@ -177,6 +177,7 @@ struct libmsix_backend_ops {
  *               every live vector.
  * @max_vectors: host vectors the backend can hold for this device (its
  *               budget), 0 for as many as the table has.
+ * @ops and @flags must not change while a device uses the backend.
  */
 struct libmsix_backend {
 	const struct libmsix_backend_ops *ops;
@@ -386,7 +387,13 @@ LIBMSIX_EXPORT int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir,
  * touched neither; -EINVAL for bad arguments; or the -errno of a backend
  * failure caused by the write (the write itself took effect; see
  * libmsix_fault_fn).
- * Context: vCPU threads. Calls back: backend ops, @fault.
+ * Context: vCPU threads; takes the device lock. Calls back: backend ops,
+ * @fault. One exception, for emulated devices: on a backend with
+ * LIBMSIX_BE_LIVE_RESIZE and no route, unroute, mask, unmask or poll op, a
+ * DWORD write of Vector Control that masks or unmasks a live vector (or
+ * one it masked so) changes nothing the engine holds, so it takes no lock,
+ * and calls back only deliver, as libmsix_notify() does, when an unmask
+ * finds the pending bit set (R35).
  */
 LIBMSIX_EXPORT int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir,
 				      uint64_t offset, uint32_t size,
@@ -653,14 +660,24 @@ struct libmsix_rec_op {
 struct libmsix_recorder;
 
 /**
+ * LIBMSIX_RECORDER_DELIVER_ONLY - libmsix_recorder_create() flag: the
+ * recorder has no route, unroute, mask, unmask or poll op, like the backend
+ * of an emulated device whose deliver injects the MSI. With
+ * LIBMSIX_BE_LIVE_RESIZE, masking and unmasking a live vector then takes no
+ * device lock and calls no op (libmsix_mmio_write()).
+ */
+#define LIBMSIX_RECORDER_DELIVER_ONLY (1u << 31)
+
+/**
  * libmsix_recorder_create() - a backend that records every op.
- * @flags:       LIBMSIX_BE_* it claims (e.g. 0 for NORESIZE behaviour).
+ * @flags:       LIBMSIX_BE_* it claims (e.g. 0 for NORESIZE behaviour), and
+ *               optionally LIBMSIX_RECORDER_DELIVER_ONLY.
  * @max_vectors: budget; alloc beyond it fails with -ENOSPC. 0: unlimited.
  * @out:         receives the recorder.
  * It enforces the backend contract: it tracks staged versus committed host
  * vectors, routes and masks, checks order and ranges, and counts any
  * violation (libmsix_recorder_violations()).
- * Return: 0; -EINVAL for NULL @out; -ENOMEM.
+ * Return: 0; -EINVAL for NULL @out or an unknown flag; -ENOMEM.
  * Context: any thread; its ops are thread-safe.
  */
 LIBMSIX_EXPORT int libmsix_recorder_create(uint32_t flags, uint32_t max_vectors,

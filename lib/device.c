@@ -168,7 +168,7 @@ static void reset_state(struct libmsix_dev *dev)
 		atomic_store(&e->addr_hi, 0);
 		atomic_store(&e->data, 0);
 		/* R18, R30: every vector masked after reset. */
-		atomic_store(&e->ctrl, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+		lmx_store_mask(e, true);
 		e->host &= (uint8_t)~(H_FAULT | H_MSG_DIRTY);
 	}
 }
@@ -210,11 +210,17 @@ int libmsix_dev_create(const struct libmsix_config *cfg,
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&dev->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
-	for (uint32_t v = 0; v < dev->n; v++) {
-		atomic_init(&dev->vec[v].state, V_DROP);
-		atomic_init(&dev->vec[v].ctrl, PCI_MSIX_ENTRY_CTRL_MASKBIT);
-	}
+	for (uint32_t v = 0; v < dev->n; v++)
+		atomic_init(&dev->vec[v].state, V_DROP | V_MASKBIT);
 	dev->policy = cfg->policy;
+	/*
+	 * A mask or unmask of a live vector can skip the engine (V_SETTLED)
+	 * when the engine would call nothing for it: no per-vector op, no
+	 * poll, and no disruptive resize (replay_live()).
+	 */
+	dev->quick_mask = (be->flags & LIBMSIX_BE_LIVE_RESIZE) &&
+			  !be->ops->route && !be->ops->unroute &&
+			  !be->ops->mask && !be->ops->unmask && !be_has_poll(dev);
 	*out = dev;
 	return 0;
 }
@@ -257,7 +263,7 @@ int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
 	lmx_dev_lock(dev);
 	s = state_load(e);
 	memset(info, 0, sizeof(*info));
-	info->vector_control = atomic_load(&e->ctrl);
+	info->vector_control = (s & V_MASKBIT) ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0;
 	info->masked = info->vector_control & PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	info->pending = s & V_PENDING;
 	info->live = !(s & (V_BLOCKED | V_DROP));

@@ -4,7 +4,7 @@
  * with what the guest's registers and the device model's use counts ask for.
  *
  * One event, one path. When the guest unmasks vector 7 (model.c):
- *   table write -> lmx_engine_touch(7) -> lmx_engine_tx_end()
+ *   table write -> lmx_engine_set_mask(7) (a touch) -> lmx_engine_tx_end()
  *     -> lmx_engine_flush(): decide() says 7 wants a host vector, a route
  *     and to be unmasked; the backend gets alloc(7,1), route(7,msg),
  *     unmask(7) staged and one commit; then settle() -> unblock() polls the
@@ -13,8 +13,10 @@
  *   Once 7 holds its host vector and route, a later unmask needs only the
  *   unmask op: flush_mask_only() stages that and commits, skipping the
  *   passes over runs, budgets and prefixes; settle() is the same.
- * Masking is the other way round and takes effect at once: lmx_engine_touch()
- * sets V_BLOCKED before any backend work, so notify latches from then on.
+ * Masking is the other way round and takes effect at once: the touch sets
+ * V_BLOCKED before any backend work, so notify latches from then on.
+ * (Where the backend has no per-vector op, a live vector's mask and unmask
+ * skip all of this: model.c, vector_control_quick(), and V_SETTLED.)
  *
  * All functions here run with the device lock held.
  */
@@ -26,56 +28,75 @@
 
 #include "internal.h"
 
-/* The effective state the guest's registers put @e in, ignoring faults. */
-static uint32_t target_state(const struct libmsix_dev *dev, struct vec *e)
+/*
+ * The effective state the guest's registers put @e in, ignoring faults;
+ * @s is its state word (for the Mask bit).
+ */
+static uint32_t target_of(const struct libmsix_dev *dev, const struct vec *e,
+			  uint32_t s)
 {
 	if (!dev->enable || e->use == 0)
 		return V_DROP;
-	if (dev->fmask || !dev->bme ||
-	    (atomic_load_explicit(&e->ctrl, memory_order_relaxed) &
-	     PCI_MSIX_ENTRY_CTRL_MASKBIT))
+	if (dev->fmask || !dev->bme || (s & V_MASKBIT))
 		return V_BLOCKED;
 	return 0;
+}
+
+static uint32_t target_state(const struct libmsix_dev *dev, struct vec *e)
+{
+	return target_of(dev, e, state_load(e));
 }
 
 /*
  * Record that vector @v may need host work, and apply any blocking at once:
  * the hot path must stop delivering before the backend is told to mask.
- * Going live waits for the commit (unblock()).
+ * Going live waits for the commit (unblock()). Ends V_SETTLED: from here
+ * on the lock holder is the only writer of the vector's Mask bit. The
+ * state bits in @clear go and those in @set come, in the same atomic step
+ * (the guest's Mask bit).
  */
-void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v)
+static void touch(struct libmsix_dev *dev, uint32_t v, uint32_t clear,
+		  uint32_t set)
 {
 	struct vec *e = &dev->vec[v];
-	uint32_t target = target_state(dev, e);
+	uint32_t s = state_load(e), n;
 
-	if (target == V_DROP) {
-		/* Disable and unuse drop pending state (R31). */
-		atomic_fetch_or_explicit(&e->state, V_DROP, memory_order_acq_rel);
-		atomic_fetch_and_explicit(&e->state, ~(V_BLOCKED | V_PENDING),
-					  memory_order_acq_rel);
-	} else if (target == V_BLOCKED || (state_load(e) & V_DROP)) {
-		/*
-		 * Also a dropped vector on its way to live: until the commit
-		 * makes it live (unblock()) its interrupts latch, not drop --
-		 * a transaction may hold that commit back (libmsix_begin()).
-		 * Only lock holders change V_BLOCKED and V_DROP, so the plain
-		 * load tells which locked instructions are needed (a mask is
-		 * one).
-		 */
-		uint32_t s = state_load(e);
+	do {
+		uint32_t target;
 
-		if (!(s & V_BLOCKED))
-			s = atomic_fetch_or_explicit(&e->state, V_BLOCKED,
-						     memory_order_acq_rel);
-		if (s & V_DROP)
-			atomic_fetch_and_explicit(&e->state, ~V_DROP,
-						  memory_order_acq_rel);
-	}
+		n = (s & ~(V_SETTLED | clear)) | set;
+		target = target_of(dev, e, n);
+		if (target == V_DROP) {
+			/* Disable and unuse drop pending state (R31). */
+			n = (n | V_DROP) & ~(V_BLOCKED | V_PENDING);
+		} else if (target == V_BLOCKED || (s & V_DROP)) {
+			/*
+			 * Also a dropped vector on its way to live: until the
+			 * commit makes it live (unblock()) its interrupts
+			 * latch, not drop -- a transaction may hold that
+			 * commit back (libmsix_begin()).
+			 */
+			n = (n | V_BLOCKED) & ~V_DROP;
+		}
+	} while (n != s && !atomic_compare_exchange_weak_explicit(
+				   &e->state, &s, n, memory_order_acq_rel,
+				   memory_order_acquire));
 	bit_set(dev->touched, (int)v);
 	if (v < dev->touched_lo)
 		dev->touched_lo = v;
 	if (v + 1 > dev->touched_hi)
 		dev->touched_hi = v + 1;
+}
+
+void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v)
+{
+	touch(dev, v, 0, 0);
+}
+
+/* The guest wrote vector @v's Mask bit: store it and touch, in one step. */
+void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked)
+{
+	touch(dev, v, V_MASKBIT, masked ? V_MASKBIT : 0);
 }
 
 void lmx_engine_touch_all(struct libmsix_dev *dev)
@@ -173,9 +194,9 @@ static bool has_enable_op(const struct libmsix_dev *dev)
 
 static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
 {
-	cnt_inc(c);
+	cnt_inc_locked(c);
 	if (err < 0)
-		cnt_inc(&dev->cnt.be_errors);
+		cnt_inc_locked(&dev->cnt.be_errors);
 }
 
 #define FOR_TOUCHED(dev, v, lo, hi)                \
@@ -393,7 +414,7 @@ static void fault(struct libmsix_dev *dev, uint32_t v, int err)
 	struct vec *e = &dev->vec[v];
 
 	e->host |= H_FAULT;
-	cnt_inc(&dev->cnt.faults);
+	cnt_inc_locked(&dev->cnt.faults);
 	lmx_dev_log(dev, LK_FAULT, LOG_ERR,
 		"vector %u stays blocked: backend error %d", v, err);
 	if (dev->cfg.fault)
@@ -411,7 +432,9 @@ static void set_host_count(struct libmsix_dev *dev, uint32_t count)
  * After a disruptive re-enable (NORESIZE growth), replay every vector that
  * was live across it: the host had MSI-X off for a moment, and a spurious
  * interrupt is allowed where a lost one is not. Runs after the commit,
- * before the host bits of the transaction are applied.
+ * before the host bits of the transaction are applied. It reads the Mask
+ * bits of untouched vectors; no vector of a backend without live resize is
+ * ever V_SETTLED, so none of them changes under it.
  */
 static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
 {
@@ -432,7 +455,7 @@ static void replay_live(struct libmsix_dev *dev, uint32_t old_prefix)
 			atomic_fetch_or_explicit(&e->state, V_PENDING,
 						 memory_order_acq_rel);
 		else if (target == 0 && lmx_deliver(dev, v, e) == 0)
-			cnt_inc(&dev->cnt.spurious_replays);
+			cnt_inc_locked(&dev->cnt.spurious_replays);
 	}
 }
 
@@ -450,7 +473,7 @@ static int commit(struct libmsix_dev *dev, bool staged, int err)
 		staged = true;
 		err = ops->enable(dev->be, dev->enable);
 		if (err < 0)
-			cnt_inc(&dev->cnt.be_errors);
+			cnt_inc_locked(&dev->cnt.be_errors);
 	}
 	if (!err && staged && ops->commit) {
 		err = ops->commit(dev->be);
@@ -489,7 +512,8 @@ static void roll_back(struct libmsix_dev *dev, uint32_t v, int err)
 
 /*
  * After a successful commit, vector @v's host state is what it wanted; a
- * refused one faults, and one that is live at last goes live in libmsix.
+ * refused one faults, and one that is live at last goes live in libmsix --
+ * and is V_SETTLED where the backend lets a mask skip the engine.
  */
 static void settle(struct libmsix_dev *dev, uint32_t v)
 {
@@ -509,9 +533,13 @@ static void settle(struct libmsix_dev *dev, uint32_t v)
 		fault(dev, v, -ENOSPC);
 		return;
 	}
-	if ((e->host & H_UNMASKED) && target_state(dev, e) == 0 &&
-	    (state_load(e) & (V_BLOCKED | V_DROP)))
+	if (!(e->host & H_UNMASKED) || target_state(dev, e) != 0)
+		return;
+	if (state_load(e) & (V_BLOCKED | V_DROP))
 		unblock(dev, v);
+	if (dev->quick_mask)
+		atomic_fetch_or_explicit(&e->state, V_SETTLED,
+					 memory_order_acq_rel);
 }
 
 /*
@@ -666,7 +694,7 @@ int lmx_engine_flush(struct libmsix_dev *dev)
 	}
 
 	if (disruptive) {
-		cnt_inc(&dev->cnt.disruptive_reenables);
+		cnt_inc_locked(&dev->cnt.disruptive_reenables);
 		replay_live(dev, old_prefix);
 	}
 	dev->prefix = new_prefix;

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/pci_regs.h>
+
 #include "libmsix.h"
 
 /*
@@ -32,14 +34,27 @@
 #endif
 
 /*
- * vec.state bits. Writers of BLOCKED/DROP hold the device lock; PENDING is
- * set lock-free by notify and cleared by unmask/clear_pending; the sequence
- * count (bits 8..31, odd while a table write is in progress) lets notify read
- * a message without a lock and without tearing (R27).
+ * vec.state bits. Writers of BLOCKED/DROP/MASKBIT/SETTLED hold the device
+ * lock, except the Vector Control write of a SETTLED vector (model.c,
+ * vector_control_quick()), which flips MASKBIT and BLOCKED with one CAS
+ * and no lock. PENDING is set lock-free by notify and cleared by
+ * unmask/clear_pending; the sequence count (bits 8..31, odd while a table
+ * write is in progress) lets notify read a message without a lock and
+ * without tearing (R27).
  */
 #define V_PENDING 0x1u	/* the PBA bit */
 #define V_BLOCKED 0x2u	/* a notify must latch, not deliver */
 #define V_DROP 0x4u	/* MSI-X disabled or vector unused: drop */
+#define V_MASKBIT 0x8u	/* Vector Control's Mask bit as the guest wrote it */
+/*
+ * The vector is live, and masking or unmasking it needs nothing from the
+ * engine: the backend has no per-vector op that a mask could call
+ * (dev->quick_mask) and nothing else blocks it. Set by settle() when a
+ * vector goes live; cleared by lmx_engine_touch(), which every change of a
+ * vector's engine state begins with, so that from then on the lock holder
+ * is the only writer of the mask bit.
+ */
+#define V_SETTLED 0x10u
 #define V_SEQ_ONE 0x100u
 
 /* vec.host / vec.want bits; the first three match LIBMSIX_HOST_*. */
@@ -49,13 +64,16 @@
 #define H_FAULT LIBMSIX_HOST_FAULT
 #define H_MSG_DIRTY 0x10u /* the entry's message changed since routed */
 
-/* One vector: 24 bytes. The four words are the guest's table entry. */
+/*
+ * One vector: 20 bytes. The guest's table entry is the three message words
+ * and, for Vector Control (only the Mask bit is stored: R18, R19),
+ * V_MASKBIT of the state word.
+ */
 struct vec {
 	_Atomic uint32_t state;
 	_Atomic uint32_t addr_lo;
 	_Atomic uint32_t addr_hi;
 	_Atomic uint32_t data;
-	_Atomic uint32_t ctrl;
 	uint16_t use;
 	uint8_t host;	/* H_*: committed host state, engine's view */
 	uint8_t want;	/* H_*: scratch for the transaction being flushed */
@@ -85,6 +103,8 @@ struct hot_counters {
 	_Atomic uint64_t delivered, latched, dropped, deliver_errors;
 };
 
+/* replayed and bad_accesses also count outside the lock (cnt_inc()); the
+ * rest only under it (cnt_inc_locked()). */
 struct counters {
 	_Atomic uint64_t replayed;
 	_Atomic uint64_t spurious_replays, disruptive_reenables;
@@ -113,6 +133,7 @@ struct libmsix_dev {
 	uint32_t host_peak;
 	uint32_t prefix;		/* without live resize: held [0, prefix) */
 	bool host_enable;		/* MSI-X Enable the backend last committed */
+	bool quick_mask;		/* V_SETTLED may be set (see there) */
 	unsigned tx_depth;
 	uint32_t touched_lo, touched_hi; /* [lo, hi) of touched vectors */
 	bitstr_t *touched;
@@ -138,6 +159,7 @@ int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
 
 /* engine.c: all with the device lock held. */
 void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);
+void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked);
 void lmx_engine_touch_all(struct libmsix_dev *dev);
 int lmx_engine_flush(struct libmsix_dev *dev);
 void lmx_engine_enable(struct libmsix_dev *dev);
@@ -176,6 +198,28 @@ static inline uint32_t state_load(const struct vec *e)
 	return atomic_load_explicit(&e->state, memory_order_acquire);
 }
 
+/* Vector Control as the guest reads it (R18, R19: only the Mask bit). */
+static inline uint32_t vector_control(const struct vec *e)
+{
+	return (state_load(e) & V_MASKBIT) ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0;
+}
+
+/*
+ * Store the guest's Mask bit, the lock held, where a vector is touched
+ * later (reset, restore); a Vector Control write uses
+ * lmx_engine_set_mask(). Ends V_SETTLED in the same step, so that no
+ * lock-free Vector Control write (model.c) can follow it.
+ */
+static inline void lmx_store_mask(struct vec *e, bool masked)
+{
+	uint32_t s = state_load(e), n;
+
+	do
+		n = (s & ~(V_SETTLED | V_MASKBIT)) | (masked ? V_MASKBIT : 0);
+	while (!atomic_compare_exchange_weak_explicit(
+		&e->state, &s, n, memory_order_acq_rel, memory_order_acquire));
+}
+
 static inline struct hot_counters *hot(struct libmsix_dev *dev, uint32_t v)
 {
 	return &dev->hot[v % HOT_SHARDS];
@@ -184,6 +228,16 @@ static inline struct hot_counters *hot(struct libmsix_dev *dev, uint32_t v)
 static inline void cnt_inc(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/*
+ * A counter that only lock holders write: a plain increment, no locked
+ * instruction. Readers (libmsix_get_counters()) still load it atomically.
+ */
+static inline void cnt_inc_locked(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 /*

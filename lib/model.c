@@ -40,12 +40,15 @@
  * stable for the whole write: the common Linux case (program a masked
  * entry) costs no locked instruction here.
  */
-static bool msg_guarded(const struct vec *e)
+static inline bool msg_guarded(const struct vec *e)
 {
-	return !(state_load(e) & (V_BLOCKED | V_DROP));
+	uint32_t s = state_load(e);
+
+	/* A V_SETTLED vector can go live without the lock: guard it too. */
+	return !(s & (V_BLOCKED | V_DROP)) || (s & V_SETTLED);
 }
 
-static void seq_write_begin(struct vec *e)
+static inline void seq_write_begin(struct vec *e)
 {
 	if (!msg_guarded(e))
 		return;
@@ -53,7 +56,7 @@ static void seq_write_begin(struct vec *e)
 	atomic_thread_fence(memory_order_release);
 }
 
-static void seq_write_end(struct vec *e)
+static inline void seq_write_end(struct vec *e)
 {
 	if (!(state_load(e) & V_SEQ_ONE))
 		return; /* seq_write_begin() did not open a section */
@@ -96,20 +99,23 @@ int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
 /* Device side: the hot path                                                 */
 /* ------------------------------------------------------------------------ */
 
-int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
+/*
+ * Deliver vector @v's message, or latch or drop it as its state says: the
+ * lock-free hot path. @replay: a latched interrupt going out on an unmask
+ * (counted as replayed), not a new one from the device.
+ */
+static int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
+			    bool replay)
 {
+	struct vec *e = &dev->vec[v];
 	struct libmsix_msg msg;
-	struct vec *e;
 	uint32_t s, s2;
 	int err;
 
-	if (!dev || vector >= dev->n)
-		return -EINVAL;
-	e = &dev->vec[vector];
 	s = state_load(e);
 	for (;;) {
 		if (s & V_DROP) {
-			cnt_inc(&hot(dev, vector)->dropped);
+			cnt_inc(&hot(dev, v)->dropped);
 			return LIBMSIX_DROPPED;
 		}
 		if (s & V_BLOCKED) {
@@ -118,7 +124,7 @@ int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 			    atomic_compare_exchange_weak_explicit(
 				    &e->state, &s, s | V_PENDING,
 				    memory_order_acq_rel, memory_order_acquire)) {
-				cnt_inc(&hot(dev, vector)->latched);
+				cnt_inc(&hot(dev, v)->latched);
 				return LIBMSIX_LATCHED;
 			}
 			continue;
@@ -138,15 +144,22 @@ int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 			break;
 		s = s2;
 	}
-	err = dev->be->ops->deliver(dev->be, vector, &msg);
+	err = dev->be->ops->deliver(dev->be, v, &msg);
 	if (err < 0) {
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);
-		cnt_inc(&hot(dev, vector)->deliver_errors);
+		cnt_inc(&hot(dev, v)->deliver_errors);
 		return err;
 	}
-	cnt_inc(&hot(dev, vector)->delivered);
+	cnt_inc(replay ? &dev->cnt.replayed : &hot(dev, v)->delivered);
 	return LIBMSIX_DELIVERED;
+}
+
+int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
+{
+	if (!dev || vector >= dev->n)
+		return -EINVAL;
+	return deliver_or_latch(dev, vector, false);
 }
 
 int libmsix_clear_pending(struct libmsix_dev *dev, uint32_t vector)
@@ -295,7 +308,7 @@ static inline enum region meet(enum region hit, enum region r, uint32_t sbir,
  * the structure. One range check per structure; the table and PBA may share
  * a BAR or not (V15: never test one without the BIR).
  */
-static enum region classify(const struct libmsix_dev *dev, uint32_t bir,
+static inline enum region classify(const struct libmsix_dev *dev, uint32_t bir,
 			    uint64_t offset, uint32_t size, uint32_t *rel)
 {
 	enum region hit;
@@ -314,7 +327,7 @@ static bool defined_access(uint32_t rel, uint32_t size)
 }
 
 /* DWORD @dw (0..3) of table entry @e as the guest reads it. */
-static uint32_t table_dword(const struct vec *e, uint32_t dw)
+static inline uint32_t table_dword(const struct vec *e, uint32_t dw)
 {
 	switch (dw) {
 	case 0:
@@ -324,7 +337,7 @@ static uint32_t table_dword(const struct vec *e, uint32_t dw)
 	case 2:
 		return atomic_load_explicit(&e->data, memory_order_relaxed);
 	default:
-		return atomic_load_explicit(&e->ctrl, memory_order_relaxed);
+		return vector_control(e);
 	}
 }
 
@@ -467,12 +480,40 @@ static void table_write_dword(struct libmsix_dev *dev, uint32_t v,
 	default:
 		/* R18/R19: only the Mask bit is stored. */
 		val &= PCI_MSIX_ENTRY_CTRL_MASKBIT;
-		if (table_dword(e, 3) == val)
-			return;
-		atomic_store_explicit(&e->ctrl, val, memory_order_relaxed);
-		break;
+		if (vector_control(e) != val)
+			lmx_engine_set_mask(dev, v, val);
+		return;
 	}
-	lmx_engine_touch(dev, v);
+}
+
+/*
+ * A Vector Control DWORD write to a V_SETTLED vector, without the device
+ * lock: one CAS flips the Mask bit and V_BLOCKED, and an unmask then
+ * delivers a latched pending bit once (R35), as unblock() would. Returns
+ * false, having changed nothing, when the vector is not settled: then the
+ * write takes the engine's path.
+ */
+static bool vector_control_quick(struct libmsix_dev *dev, uint32_t v,
+				 uint32_t val)
+{
+	struct vec *e = &dev->vec[v];
+	bool mask = val & PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	uint32_t s = state_load(e), n;
+
+	do {
+		if (!(s & V_SETTLED))
+			return false;
+		if (!!(s & V_MASKBIT) == mask)
+			return true;
+		/* Going live advances the sequence count as unblock() does. */
+		n = mask ? s | V_MASKBIT | V_BLOCKED
+			 : (s & ~(V_MASKBIT | V_BLOCKED | V_PENDING)) +
+				   2 * V_SEQ_ONE;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&e->state, &s, n, memory_order_acq_rel, memory_order_acquire));
+	if (!mask && (s & V_PENDING))
+		deliver_or_latch(dev, v, true);
+	return true;
 }
 
 int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
@@ -498,6 +539,8 @@ int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 	}
 	v = rel / 16;
 	dw = rel % 16 / 4;
+	if (size == 4 && dw == 3 && vector_control_quick(dev, v, (uint32_t)val))
+		return 0;
 	lmx_dev_lock(dev);
 	lmx_engine_tx_begin(dev);
 	if (size == 8 && dw == 0) {

@@ -240,18 +240,31 @@ static const struct libmsix_backend_ops rec_ops = {
 	.poll = rec_poll,
 };
 
+/* LIBMSIX_RECORDER_DELIVER_ONLY: an emulated device's backend. */
+static const struct libmsix_backend_ops rec_deliver_only_ops = {
+	.size = sizeof(struct libmsix_backend_ops),
+	.alloc = rec_alloc,
+	.release = rec_release,
+	.commit = rec_commit,
+	.abort = rec_abort,
+	.deliver = rec_deliver,
+};
+
 int libmsix_recorder_create(uint32_t flags, uint32_t max_vectors,
 			    struct libmsix_recorder **out)
 {
 	struct libmsix_recorder *rec;
 
-	if (!out || (flags & ~LIBMSIX_BE_LIVE_RESIZE))
+	if (!out ||
+	    (flags & ~(LIBMSIX_BE_LIVE_RESIZE | LIBMSIX_RECORDER_DELIVER_ONLY)))
 		return -EINVAL;
 	rec = calloc(1, sizeof(*rec));
 	if (!rec)
 		return -ENOMEM;
-	rec->be.ops = &rec_ops;
-	rec->be.flags = flags;
+	rec->be.ops = (flags & LIBMSIX_RECORDER_DELIVER_ONLY)
+			      ? &rec_deliver_only_ops
+			      : &rec_ops;
+	rec->be.flags = flags & ~LIBMSIX_RECORDER_DELIVER_ONLY;
 	rec->be.max_vectors = max_vectors;
 	pthread_mutex_init(&rec->lock, NULL);
 	*out = rec;

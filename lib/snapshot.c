@@ -79,7 +79,7 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 		put32(&p, atomic_load(&e->addr_lo));
 		put32(&p, atomic_load(&e->addr_hi));
 		put32(&p, atomic_load(&e->data));
-		put32(&p, atomic_load(&e->ctrl));
+		put32(&p, vector_control(e));
 	}
 	for (uint32_t v = 0; v < dev->n; v++) {
 		uint16_t use = htole16(dev->vec[v].use);
@@ -182,13 +182,15 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 	for (uint32_t v = 0; v < dev->n; v++) {
 		struct vec *e = &dev->vec[v];
 		uint32_t lo = get32(&p), hi = get32(&p), data = get32(&p);
+		uint32_t ctrl = get32(&p);
 
+		/* First, so that no lock-free Vector Control write follows. */
+		lmx_store_mask(e, ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT);
 		atomic_fetch_add(&e->state, V_SEQ_ONE);
 		atomic_store(&e->addr_lo, lo);
 		atomic_store(&e->addr_hi, hi);
 		atomic_store(&e->data, data);
 		atomic_fetch_add(&e->state, V_SEQ_ONE);
-		atomic_store(&e->ctrl, get32(&p));
 		e->host |= H_MSG_DIRTY;
 		/* Every vector goes through unblock(), which replays pending. */
 		atomic_fetch_or(&e->state, V_BLOCKED);

@@ -231,6 +231,64 @@ START_TEST(test_disable_releases_everything)
 }
 END_TEST
 
+/*
+ * On a backend with no per-vector op (an emulated device whose deliver
+ * injects the MSI), once a vector is live, masking and unmasking it needs
+ * nothing from the engine, and takes none of its path: no commit. It still
+ * does everything the spec asks: latch while masked (R34), the PBA bit,
+ * Vector Control reads back, one delivery on unmask with the message
+ * written while masked (R35, R41), and Function Mask on top (R36).
+ */
+START_TEST(test_settled_vector_masks_without_the_engine)
+{
+	struct libmsix_config cfg = test_config(4);
+	struct libmsix_vector_info info;
+	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE |
+						   LIBMSIX_RECORDER_DELIVER_ONLY,
+				     0);
+
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0); /* alloc + commit */
+	ck_assert_uint_gt(libmsix_recorder_count(t.rec), 0);
+
+	libmsix_recorder_clear(t.rec);
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+		ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	}
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
+
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+	ck_assert_uint_eq(tbl_read(&t, 16 * 2 + 12, 4), 1);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	ck_assert(pba_bit(&t, 2));
+	set_msg(&t, 2, test_addr(9), test_data(9));
+	ck_assert_int_eq(libmsix_vector_info(t.dev, 2, &info), 0);
+	ck_assert(info.masked && info.pending && !info.live);
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_uint_eq(tbl_read(&t, 16 * 2 + 12, 4), 0);
+	ck_assert_uint_eq(deliveries(&t), 1);
+	ck_assert_uint_eq(last_delivery(&t)->msg.address, test_addr(9));
+	ck_assert_uint_eq(last_delivery(&t)->msg.data, test_data(9));
+	ck_assert(!pba_bit(&t, 2));
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_DELIVERED);
+
+	/* Function Mask over a vector masked this way, then both cleared. */
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE |
+					       PCI_MSIX_FLAGS_MASKALL), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_uint_eq(deliveries(&t), 1);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_DELIVERED);
+	tdev_free(&t);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -247,6 +305,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_budget_exhaustion_faults_not_asserts);
 	tcase_add_test(tc, test_transaction_batches_restore);
 	tcase_add_test(tc, test_disable_releases_everything);
+	tcase_add_test(tc, test_settled_vector_masks_without_the_engine);
 	suite_add_tcase(s, tc);
 	return s;
 }

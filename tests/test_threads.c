@@ -299,6 +299,20 @@ static const struct libmsix_backend_ops cb_ops = {
 	.deliver = cb_deliver,
 };
 
+/*
+ * A backend with no per-vector op: the engine calls nothing on a mask or
+ * unmask, so a live vector's Vector Control writes take libmsix's lock-free
+ * path (V_SETTLED) -- the emulated device whose deliver injects the MSI.
+ */
+static const struct libmsix_backend_ops cb_quick_ops = {
+	.size = sizeof(struct libmsix_backend_ops),
+	.alloc = cb_alloc,
+	.release = cb_release,
+	.commit = cb_commit,
+	.abort = cb_abort,
+	.deliver = cb_deliver,
+};
+
 /* ------------------------------------------------------------------------ */
 /* Device threads                                                            */
 /* ------------------------------------------------------------------------ */
@@ -748,7 +762,8 @@ static double env_num(const char *name, double def, double lo, double hi)
 }
 
 static struct stress *stress_new(uint32_t be_flags, enum libmsix_policy policy,
-				 uint32_t budget, bool inject)
+				 uint32_t budget, bool inject,
+				 const struct libmsix_backend_ops *ops)
 {
 	struct stress *s = calloc(1, sizeof(*s));
 	struct libmsix_config cfg;
@@ -764,7 +779,7 @@ static struct stress *stress_new(uint32_t be_flags, enum libmsix_policy policy,
 	ck_assert_int_eq(libmsix_recorder_create(be_flags, budget, &s->rec), 0);
 	s->cbe.rec = libmsix_recorder_backend(s->rec);
 	s->cbe.s = s;
-	s->cbe.be.ops = &cb_ops;
+	s->cbe.be.ops = ops;
 	s->cbe.be.flags = be_flags;
 	s->cbe.be.max_vectors = budget;
 	cfg = test_config(s->n);
@@ -934,10 +949,12 @@ static bool covered(struct stress *s)
 	       atomic_load(&s->unblocks);
 }
 
-static void run_stress(uint32_t be_flags, enum libmsix_policy policy,
-		       uint32_t budget, bool inject, const char *name)
+static void run_stress_ops(uint32_t be_flags, enum libmsix_policy policy,
+			   uint32_t budget, bool inject,
+			   const struct libmsix_backend_ops *ops,
+			   const char *name)
 {
-	struct stress *s = stress_new(be_flags, policy, budget, inject);
+	struct stress *s = stress_new(be_flags, policy, budget, inject, ops);
 	struct dthread d[MAXT];
 	pthread_t dt[MAXT], vt;
 	struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
@@ -969,6 +986,12 @@ static void run_stress(uint32_t be_flags, enum libmsix_policy policy,
 	free(s);
 }
 
+static void run_stress(uint32_t be_flags, enum libmsix_policy policy,
+		       uint32_t budget, bool inject, const char *name)
+{
+	run_stress_ops(be_flags, policy, budget, inject, &cb_ops, name);
+}
+
 START_TEST(test_threads_notify_races_live_resize)
 {
 	/* Failed commits leave vectors faulted; retry brings them back. */
@@ -992,6 +1015,15 @@ START_TEST(test_threads_notify_races_budget)
 
 	run_stress(LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_INCREMENTAL,
 		   n > 1 ? n / 2 : 1, false, "live-resize budget N/2");
+}
+END_TEST
+
+START_TEST(test_threads_notify_races_lock_free_masking)
+{
+	/* Masks and unmasks of live vectors skip the lock (V_SETTLED);
+	 * failed commits still fault vectors on their way to live. */
+	run_stress_ops(LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_LAZY, 0, true,
+		       &cb_quick_ops, "deliver-only, lock-free masking");
 }
 END_TEST
 
@@ -1039,13 +1071,14 @@ static void *focus_notifier(void *arg)
 
 /* @nthreads notifiers: one leaves a core to the vCPU side on this
  * two-core machine, which makes narrow windows likelier to be hit. */
-static void focus_start(struct focus *f, uint32_t v, uint32_t nthreads,
-			pthread_t *th)
+static void focus_start_flags(struct focus *f, uint32_t v, uint32_t nthreads,
+			      uint32_t be_flags, pthread_t *th)
 {
 	struct libmsix_config cfg = test_config(2);
 
 	memset(f, 0, sizeof(*f));
 	f->be.ops = &focus_ops;
+	f->be.flags = be_flags;
 	f->v = v;
 	f->nthreads = nthreads;
 	ck_assert_int_eq(libmsix_dev_create(&cfg, &f->be, &f->dev), 0);
@@ -1053,6 +1086,13 @@ static void focus_start(struct focus *f, uint32_t v, uint32_t nthreads,
 	for (uint32_t i = 0; i < nthreads; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, focus_notifier, f),
 				 0);
+}
+
+/* Without live resize: every Vector Control write takes the device lock. */
+static void focus_start(struct focus *f, uint32_t v, uint32_t nthreads,
+			pthread_t *th)
+{
+	focus_start_flags(f, v, nthreads, 0, th);
 }
 
 static void focus_stop(struct focus *f, pthread_t *th)
@@ -1081,6 +1121,19 @@ static double focus_seconds(void)
 	return env_num("LIBMSIX_STRESS_SECONDS", 1, 0.01, 1e6) / 4;
 }
 
+/* Vector 1 programmed with its first message, MSI-X on, unmasked. */
+static void vector1_live(struct focus *f)
+{
+	ck_assert_int_eq(libmsix_mmio_write(f->dev, 0, 16, 8, msg_addr(1, 0)),
+			 0);
+	ck_assert_int_eq(libmsix_mmio_write(f->dev, 0, 24, 4, msg_data(1, 0)),
+			 0);
+	ck_assert_int_eq(libmsix_config_write(f->dev,
+					      TEST_CAP + PCI_MSIX_FLAGS, 2,
+					      PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(libmsix_mmio_write(f->dev, 0, 28, 4, 0), 0);
+}
+
 START_TEST(test_threads_qword_address_never_tears)
 {
 	struct focus f;
@@ -1090,11 +1143,7 @@ START_TEST(test_threads_qword_address_never_tears)
 
 	/* R27, R41: vector 1 stays unmasked while its address changes. */
 	focus_start(&f, 1, 1, th);
-	ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 16, 8, msg_addr(1, 0)), 0);
-	ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 24, 4, msg_data(1, 0)), 0);
-	ck_assert_int_eq(libmsix_config_write(f.dev, TEST_CAP + PCI_MSIX_FLAGS,
-					      2, PCI_MSIX_FLAGS_ENABLE), 0);
-	ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 28, 4, 0), 0);
+	vector1_live(&f);
 	end = now() + focus_seconds();
 	while (now() < end)
 		for (int i = 0; i < 64; i++, k++)
@@ -1142,7 +1191,7 @@ END_TEST
  * it (and the unmask replays it) or sees the vector live; a pending bit
  * never survives on a live vector, where nothing would ever replay it.
  */
-START_TEST(test_threads_unmask_leaves_no_pending_behind)
+static void unmask_leaves_no_pending_behind(uint32_t be_flags)
 {
 	struct libmsix_vector_info info;
 	struct focus f;
@@ -1150,7 +1199,7 @@ START_TEST(test_threads_unmask_leaves_no_pending_behind)
 	uint64_t cycles = 0;
 	double end;
 
-	focus_start(&f, 0, 1, th);
+	focus_start_flags(&f, 0, 1, be_flags, th);
 	ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 0, 8, msg_addr(0, 0)), 0);
 	ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 8, 4, msg_data(0, 0)), 0);
 	ck_assert_int_eq(libmsix_config_write(f.dev, TEST_CAP + PCI_MSIX_FLAGS,
@@ -1167,6 +1216,52 @@ START_TEST(test_threads_unmask_leaves_no_pending_behind)
 			ck_assert_msg(!(info.live && info.pending),
 				      "pending left on a live vector after %llu unmasks",
 				      (unsigned long long)cycles);
+		}
+	}
+	focus_stop(&f, th);
+}
+
+START_TEST(test_threads_unmask_leaves_no_pending_behind)
+{
+	unmask_leaves_no_pending_behind(0);
+}
+END_TEST
+
+/* The same through the lock-free Vector Control path (V_SETTLED). */
+START_TEST(test_threads_lock_free_unmask_leaves_no_pending_behind)
+{
+	unmask_leaves_no_pending_behind(LIBMSIX_BE_LIVE_RESIZE);
+}
+END_TEST
+
+/*
+ * A vector masked without the lock can be unmasked without it: a message
+ * written while it was masked must still never reach a notify torn (the
+ * write takes the sequence count, because the unmask does not wait for the
+ * lock). Masked, a new address and data, unmasked, over and over.
+ */
+START_TEST(test_threads_lock_free_mask_rewrite_never_tears)
+{
+	struct focus f;
+	pthread_t th[1];
+	double end;
+	uint32_t k = 0;
+
+	focus_start_flags(&f, 1, 1, LIBMSIX_BE_LIVE_RESIZE, th);
+	vector1_live(&f);
+	end = now() + focus_seconds();
+	while (now() < end) {
+		for (int i = 0; i < 64; i++, k++) {
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 28, 4, 1),
+					 0);
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 16, 8,
+							    msg_addr(1, k % NMSG)),
+					 0);
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 24, 4,
+							    msg_data(1, k % NMSG)),
+					 0);
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 28, 4, 0),
+					 0);
 		}
 	}
 	focus_stop(&f, th);
@@ -1244,9 +1339,13 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_threads_notify_races_live_resize);
 	tcase_add_test(tc, test_threads_notify_races_noresize);
 	tcase_add_test(tc, test_threads_notify_races_budget);
+	tcase_add_test(tc, test_threads_notify_races_lock_free_masking);
 	tcase_add_test(tc, test_threads_qword_address_never_tears);
 	tcase_add_test(tc, test_threads_reset_never_tears_a_message);
 	tcase_add_test(tc, test_threads_unmask_leaves_no_pending_behind);
+	tcase_add_test(tc,
+		       test_threads_lock_free_unmask_leaves_no_pending_behind);
+	tcase_add_test(tc, test_threads_lock_free_mask_rewrite_never_tears);
 	suite_add_tcase(s, tc);
 	tcase_add_test(reg, test_disruptive_replay_latches_masked_vector);
 	tcase_add_test(reg, test_noresize_release_masks_whole_prefix);
