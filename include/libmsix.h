@@ -568,7 +568,10 @@ LIBMSIX_EXPORT int libmsix_load(struct libmsix_dev *dev, const void *buf,
  * @live:         would be delivered now. @use_count: references.
  * @msg:          message in the table entry.
  * @vector_control: the whole Vector Control DWORD as the guest reads it.
- * @host:         LIBMSIX_HOST_* bits.
+ * @host:         LIBMSIX_HOST_* bits. A vector masked without the lock
+ *                (libmsix_mmio_write(), backends with no mask op) keeps
+ *                LIBMSIX_HOST_UNMASKED: its backend has nothing to mask, and
+ *                @live says it is not delivered.
  */
 struct libmsix_vector_info {
 	bool masked;

@@ -102,10 +102,11 @@ int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
 /*
  * Deliver vector @v's message, or latch or drop it as its state says: the
  * lock-free hot path. @replay: a latched interrupt going out on an unmask
- * (counted as replayed), not a new one from the device.
+ * (counted as replayed, if delivered), not a new one from the device; if
+ * the vector was masked again meanwhile, it stays pending uncounted.
  */
-static int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
-			    bool replay)
+static inline int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
+				   bool replay)
 {
 	struct vec *e = &dev->vec[v];
 	struct libmsix_msg msg;
@@ -115,7 +116,8 @@ static int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
 	s = state_load(e);
 	for (;;) {
 		if (s & V_DROP) {
-			cnt_inc(&hot(dev, v)->dropped);
+			if (!replay)
+				cnt_inc(&hot(dev, v)->dropped);
 			return LIBMSIX_DROPPED;
 		}
 		if (s & V_BLOCKED) {
@@ -124,7 +126,8 @@ static int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
 			    atomic_compare_exchange_weak_explicit(
 				    &e->state, &s, s | V_PENDING,
 				    memory_order_acq_rel, memory_order_acquire)) {
-				cnt_inc(&hot(dev, v)->latched);
+				if (!replay)
+					cnt_inc(&hot(dev, v)->latched);
 				return LIBMSIX_LATCHED;
 			}
 			continue;
