@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pool.h"
 #include "libmsix-ims.h"
 
 /* ------------------------------------------------------------------------ */
@@ -58,9 +59,7 @@ struct libmsix_ims {
 	struct libmsix_ims *next;
 	uint32_t flags;
 	uint32_t n;
-	uint32_t reserve;
-	uint32_t held; /* slots taken, staged or committed */
-	uint32_t peak;
+	struct lmx_share share;	/* slots taken, staged or committed */
 	uint32_t nr_emulated;
 	uint64_t exhausted;
 	libmsix_ims_deliver_fn deliver;
@@ -80,9 +79,8 @@ struct libmsix_ims_store {
 	struct libmsix_ims_entry *cur;	/* what each slot holds */
 	struct libmsix_ims *devs;
 	uint32_t ndevs;
-	/* sum over devices of max(reserve, held): what is spoken for */
-	uint32_t claimed;
-	uint32_t reserved, demand, held, peak, quarantined;
+	struct lmx_pool pool;
+	uint32_t quarantined;
 	uint64_t exhausted, writes, write_errors, rollbacks;
 };
 
@@ -95,10 +93,6 @@ static const struct libmsix_ims_entry reset_entry = { .masked = true };
 		 ? (hw)->ops->m                                            \
 		 : NULL)
 
-static uint32_t max_u32(uint32_t a, uint32_t b)
-{
-	return a > b ? a : b;
-}
 
 static struct libmsix_ims *to_ims(struct libmsix_backend *be)
 {
@@ -121,44 +115,27 @@ static bool same_msg(const struct libmsix_ims_entry *a,
 /* Slots and budgets                                                         */
 /* ------------------------------------------------------------------------ */
 
+/* Slots that can be held: the store's, less the quarantined ones. */
+static uint32_t capacity(const struct libmsix_ims_store *st)
+{
+	return st->cap > st->quarantined ? st->cap - st->quarantined : 0;
+}
+
 /* Slots nobody holds and nobody is guaranteed. */
 static uint32_t available(const struct libmsix_ims_store *st)
 {
-	uint32_t used = st->claimed + st->quarantined;
-
-	return used >= st->cap ? 0 : st->cap - used;
-}
-
-static void set_held(struct libmsix_ims_store *st, struct libmsix_ims *ims,
-		     uint32_t held)
-{
-	st->claimed -= max_u32(ims->reserve, ims->held);
-	st->claimed += max_u32(ims->reserve, held);
-	st->held = st->held - ims->held + held;
-	ims->held = held;
-	if (held > ims->peak)
-		ims->peak = held;
-	if (st->held > st->peak)
-		st->peak = st->held;
+	return lmx_pool_available(&st->pool, capacity(st));
 }
 
 /*
- * May @ims take @k more slots? Within its reservation always (the
- * reservation is part of st->claimed, so the slots exist); beyond it only
- * with FORCE, and only from what nobody holds or is guaranteed.
+ * May @ims take @k more slots (lib/pool.h)? Quarantined slots can also
+ * break a reservation's promise: count the bits too.
  */
 static bool can_take(const struct libmsix_ims_store *st,
 		     const struct libmsix_ims *ims, uint32_t k)
 {
-	uint32_t before = max_u32(ims->reserve, ims->held);
-	uint32_t after = max_u32(ims->reserve, ims->held + k);
-
-	if (ims->held + k > ims->reserve && !(ims->flags & LIBMSIX_IMS_F_FORCE))
-		return false;
-	if (after - before > available(st))
-		return false;
-	/* Quarantined slots can break a reservation's promise: count bits. */
-	return st->held + st->quarantined + k <= st->cap;
+	return lmx_pool_may_take(&st->pool, capacity(st), &ims->share, k) &&
+	       st->pool.held + st->quarantined + k <= st->cap;
 }
 
 static int32_t take_slot(struct libmsix_ims_store *st, struct libmsix_ims *ims)
@@ -169,7 +146,7 @@ static int32_t take_slot(struct libmsix_ims_store *st, struct libmsix_ims *ims)
 	if (s < 0) /* can_take() makes this impossible */
 		return -1;
 	bit_set(st->taken, s);
-	set_held(st, ims, ims->held + 1);
+	lmx_pool_set_held(&st->pool, &ims->share, ims->share.held + 1);
 	return s;
 }
 
@@ -178,7 +155,7 @@ static void put_slot(struct libmsix_ims_store *st, struct libmsix_ims *ims,
 {
 	if (!bit_test(st->bad, s))
 		bit_clear(st->taken, s);
-	set_held(st, ims, ims->held - 1);
+	lmx_pool_set_held(&st->pool, &ims->share, ims->share.held - 1);
 }
 
 static void quarantine(struct libmsix_ims_store *st, uint32_t s)
@@ -512,12 +489,10 @@ out:
 	return err;
 }
 
-static void ims_abort(struct libmsix_backend *be)
+/* Store lock held. Give back the slots staged since the last commit. */
+static void discard_staged(struct libmsix_ims_store *st,
+			   struct libmsix_ims *ims)
 {
-	struct libmsix_ims *ims = to_ims(be);
-	struct libmsix_ims_store *st = ims->store;
-
-	pthread_mutex_lock(&st->lock);
 	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
 		struct ivec *iv = &ims->v[v];
 
@@ -526,6 +501,15 @@ static void ims_abort(struct libmsix_backend *be)
 			put_slot(st, ims, iv->st_slot);
 	}
 	clean(ims);
+}
+
+static void ims_abort(struct libmsix_backend *be)
+{
+	struct libmsix_ims *ims = to_ims(be);
+	struct libmsix_ims_store *st = ims->store;
+
+	pthread_mutex_lock(&st->lock);
+	discard_staged(st, ims);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -662,23 +646,18 @@ int libmsix_ims_store_destroy(struct libmsix_ims_store *st)
 int libmsix_ims_store_budget(struct libmsix_ims_store *st,
 			     struct libmsix_ims_budget *out)
 {
-	uint64_t cover;
-
 	if (!st || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	out->capacity = st->cap;
 	out->devices = st->ndevs;
-	out->reserved = st->reserved;
-	out->demand = st->demand;
-	out->held = st->held;
-	out->peak = st->peak;
+	out->reserved = st->pool.reserved;
+	out->demand = st->pool.demand;
+	out->held = st->pool.held;
+	out->peak = st->pool.peak;
 	out->available = available(st);
-	/* What can be covered: every reservation, plus the free slots. */
-	cover = (uint64_t)st->reserved + out->available;
-	out->overcommit = st->demand > cover ? (uint32_t)(st->demand - cover)
-					     : 0;
+	out->overcommit = lmx_pool_overcommit(&st->pool, capacity(st));
 	out->exhausted = st->exhausted;
 	out->quarantined = st->quarantined;
 	out->writes = st->writes;
@@ -699,7 +678,7 @@ int libmsix_ims_store_budget(struct libmsix_ims_store *st,
  */
 static void set_engine_budget(struct libmsix_ims *ims)
 {
-	uint32_t max = ims->reserve + ims->nr_emulated;
+	uint32_t max = ims->share.reserve + ims->nr_emulated;
 
 	if (ims->flags & LIBMSIX_IMS_F_FORCE)
 		ims->be.max_vectors = 0;
@@ -739,7 +718,7 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 	ims->store = st;
 	ims->flags = cfg->flags;
 	ims->n = cfg->nr_vectors;
-	ims->reserve = cfg->reserve;
+	ims->share.reserve = cfg->reserve; /* for set_engine_budget() */
 	ims->deliver = cfg->deliver;
 	ims->opaque = cfg->opaque;
 	ims->dirty_lo = ims->n;
@@ -752,16 +731,14 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 	set_engine_budget(ims);
 
 	pthread_mutex_lock(&st->lock);
-	if (cfg->reserve > available(st)) {
+	if (lmx_pool_join(&st->pool, capacity(st), &ims->share, cfg->reserve,
+			  cfg->flags & LIBMSIX_IMS_F_FORCE, ims->n)) {
 		pthread_mutex_unlock(&st->lock);
 		free(ims->dirty);
 		free(ims->undo);
 		free(ims);
 		return -ENOSPC;
 	}
-	st->claimed += ims->reserve;
-	st->reserved += ims->reserve;
-	st->demand += ims->n;
 	st->ndevs++;
 	ims->next = st->devs;
 	st->devs = ims;
@@ -780,14 +757,7 @@ void libmsix_ims_destroy(struct libmsix_ims *ims)
 	st = ims->store;
 	release = HW_OP(st->hw, release);
 	pthread_mutex_lock(&st->lock);
-	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
-		struct ivec *iv = &ims->v[v];
-
-		if (bit_test(ims->dirty, (int)v) && !iv->emulated &&
-		    iv->st_slot >= 0 && iv->st_slot != iv->slot)
-			put_slot(st, ims, iv->st_slot);
-	}
-	clean(ims);
+	discard_staged(st, ims);
 	/* Misuse (the device still exists) must not leak slots. */
 	for (uint32_t v = 0; v < ims->n; v++) {
 		struct ivec *iv = &ims->v[v];
@@ -802,9 +772,7 @@ void libmsix_ims_destroy(struct libmsix_ims *ims)
 		put_slot(st, ims, iv->slot);
 		iv->slot = -1;
 	}
-	st->claimed -= ims->reserve;
-	st->reserved -= ims->reserve;
-	st->demand -= ims->n - ims->nr_emulated;
+	lmx_pool_leave(&st->pool, &ims->share, ims->n - ims->nr_emulated);
 	st->ndevs--;
 	for (struct libmsix_ims **p = &st->devs; *p; p = &(*p)->next) {
 		if (*p == ims) {
@@ -891,10 +859,10 @@ int libmsix_ims_set_emulated(struct libmsix_ims *ims, uint32_t start,
 		iv->emulated = on;
 		if (on) {
 			ims->nr_emulated++;
-			st->demand--;
+			st->pool.demand--;
 		} else {
 			ims->nr_emulated--;
-			st->demand++;
+			st->pool.demand++;
 		}
 	}
 	set_engine_budget(ims);
@@ -923,10 +891,10 @@ int libmsix_ims_report(struct libmsix_ims *ims, struct libmsix_ims_report *out)
 	pthread_mutex_lock(&ims->store->lock);
 	out->nr_vectors = ims->n;
 	out->emulated = ims->nr_emulated;
-	out->reserve = ims->reserve;
-	out->forced = ims->flags & LIBMSIX_IMS_F_FORCE;
-	out->held = ims->held;
-	out->peak = ims->peak;
+	out->reserve = ims->share.reserve;
+	out->forced = ims->share.force;
+	out->held = ims->share.held;
+	out->peak = ims->share.peak;
 	out->exhausted = ims->exhausted;
 	pthread_mutex_unlock(&ims->store->lock);
 	return 0;

@@ -45,6 +45,7 @@
 
 #include "libmsix-kvm.h"
 #include "internal.h"
+#include "pool.h"
 #include "kvm-internal.h"
 
 /* Per-vector flags, staged (st_fl) and committed (fl). */
@@ -83,8 +84,7 @@ struct libmsix_kvm {
 	struct libmsix_kvm *next; /* the VM's device list */
 	uint32_t flags;
 	uint32_t n;
-	uint32_t reserve;
-	uint32_t held;		  /* GSIs taken from the pool, staged or not */
+	struct lmx_share share;	  /* GSIs taken from the pool, staged or not */
 	uint32_t fallback_count;  /* vectors in fallback, committed */
 	libmsix_kvm_fallback_fn fallback;
 	void *opaque;
@@ -107,8 +107,7 @@ struct libmsix_kvm_vm {
 	uint32_t nr_vmm_routes;
 	struct kvm_irq_routing *buf; /* upload buffer for cap entries */
 	struct libmsix_kvm *devs;
-	uint32_t claimed;	/* sum over devices of max(reserve, held) */
-	uint32_t reserved, demand, held, peak;
+	struct lmx_pool pool;	/* devices' GSIs (lib/pool.h) */
 	uint64_t exhausted, fallbacks, uploads, upload_errors;
 	uint64_t log_count;
 };
@@ -151,24 +150,17 @@ static struct libmsix_kvm *to_kvm(struct libmsix_backend *be)
 	return container_of(be, struct libmsix_kvm, be);
 }
 
-static uint32_t max_u32(uint32_t a, uint32_t b)
-{
-	return a > b ? a : b;
-}
-
 /* GSIs devices may hold together: the table minus what the VMM uses. */
 static uint32_t dev_capacity(const struct libmsix_kvm_vm *vm)
 {
-	uint32_t vmm = max_u32(vm->nr_vmm_gsis, vm->nr_vmm_routes);
+	uint32_t vmm = lmx_max_u32(vm->nr_vmm_gsis, vm->nr_vmm_routes);
 
 	return vm->cap > vmm ? vm->cap - vmm : 0;
 }
 
 static uint32_t available(const struct libmsix_kvm_vm *vm)
 {
-	uint32_t c = dev_capacity(vm);
-
-	return c > vm->claimed ? c - vm->claimed : 0;
+	return lmx_pool_available(&vm->pool, dev_capacity(vm));
 }
 
 static void mark_dirty(struct libmsix_kvm *k, uint32_t v)
@@ -188,42 +180,25 @@ static void mark_dirty(struct libmsix_kvm *k, uint32_t v)
 /* The GSI pool (VM lock held)                                               */
 /* ------------------------------------------------------------------------ */
 
-/*
- * Take a GSI for device @k. Within its reservation the GSI is guaranteed
- * (the reservation is part of vm->claimed); beyond it only with FORCE and
- * only from what nobody holds or is guaranteed.
- */
+/* Take a GSI for device @k, as the pool's rules allow (lib/pool.h). */
 static int gsi_take(struct libmsix_kvm_vm *vm, struct libmsix_kvm *k)
 {
-	uint32_t before = max_u32(k->reserve, k->held);
-	uint32_t after = max_u32(k->reserve, k->held + 1);
 	int gsi;
 
-	if (k->held >= k->reserve && !(k->flags & LIBMSIX_KVM_F_FORCE))
-		return -ENOSPC;
-	if (after - before > available(vm))
+	if (!lmx_pool_may_take(&vm->pool, dev_capacity(vm), &k->share, 1))
 		return -ENOSPC;
 	bit_ffc(vm->taken, (int)vm->cap, &gsi);
 	if (gsi < 0)
 		return -ENOSPC;
 	bit_set(vm->taken, gsi);
-	vm->claimed += after - before;
-	k->held++;
-	vm->held++;
-	if (vm->held > vm->peak)
-		vm->peak = vm->held;
+	lmx_pool_set_held(&vm->pool, &k->share, k->share.held + 1);
 	return gsi;
 }
 
 static void gsi_put(struct libmsix_kvm_vm *vm, struct libmsix_kvm *k, int gsi)
 {
-	uint32_t before = max_u32(k->reserve, k->held);
-	uint32_t after = max_u32(k->reserve, k->held - 1);
-
 	bit_clear(vm->taken, gsi);
-	vm->claimed -= before - after;
-	k->held--;
-	vm->held--;
+	lmx_pool_set_held(&vm->pool, &k->share, k->share.held - 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -375,7 +350,8 @@ static void note_exhausted(struct libmsix_kvm *k, uint32_t v, bool fallback)
 	vm_log(vm, LOG_WARNING,
 	       "libmsix-kvm: no GSI for vector %u (device reserve %u, %u held, "
 	       "%u of %u GSIs available to devices): %s; counted from now on",
-	       v, k->reserve, k->held, available(vm), dev_capacity(vm),
+	       v, k->share.reserve, k->share.held, available(vm),
+	       dev_capacity(vm),
 	       fallback ? "userspace injection (fallback)"
 			: "the vector stays blocked");
 }
@@ -911,8 +887,8 @@ int libmsix_kvm_vm_reserve(struct libmsix_kvm_vm *vm, uint32_t first,
 		if (bit_test(vm->taken, (int)g))
 			err = -EBUSY;
 	/* Device reservations are guaranteed: the VMM cannot take them. */
-	if (!err && max_u32(vm->nr_vmm_gsis + count, vm->nr_vmm_routes) >
-			    vm->cap - vm->claimed)
+	if (!err && lmx_max_u32(vm->nr_vmm_gsis + count, vm->nr_vmm_routes) >
+			    vm->cap - vm->pool.claimed)
 		err = -ENOSPC;
 	if (!err) {
 		bit_nset(vm->taken, (int)first, (int)(first + count - 1));
@@ -945,7 +921,7 @@ int libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
 	}
 	pthread_mutex_lock(&vm->lock);
 	err = -ENOSPC;
-	if (max_u32(vm->nr_vmm_gsis, nr) > vm->cap - vm->claimed)
+	if (lmx_max_u32(vm->nr_vmm_gsis, nr) > vm->cap - vm->pool.claimed)
 		goto out;
 	old = vm->vmm_routes;
 	old_nr = vm->nr_vmm_routes;
@@ -971,8 +947,6 @@ out:
 int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
 			  struct libmsix_kvm_budget *out)
 {
-	uint32_t cover;
-
 	if (!vm || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
@@ -980,14 +954,12 @@ int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
 	out->capacity = vm->cap;
 	out->vmm_gsis = vm->nr_vmm_gsis;
 	out->vmm_entries = vm->nr_vmm_routes;
-	out->reserved = vm->reserved;
-	out->demand = vm->demand;
-	out->held = vm->held;
-	out->peak = vm->peak;
+	out->reserved = vm->pool.reserved;
+	out->demand = vm->pool.demand;
+	out->held = vm->pool.held;
+	out->peak = vm->pool.peak;
 	out->available = available(vm);
-	/* What reservations guarantee plus what is free covers the demand? */
-	cover = vm->reserved + out->available;
-	out->overcommit = vm->demand > cover ? vm->demand - cover : 0;
+	out->overcommit = lmx_pool_overcommit(&vm->pool, dev_capacity(vm));
 	out->exhausted = vm->exhausted;
 	out->fallbacks = vm->fallbacks;
 	out->uploads = vm->uploads;
@@ -1046,7 +1018,6 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 	k->vm = vm;
 	k->flags = cfg->flags;
 	k->n = cfg->nr_vectors;
-	k->reserve = cfg->reserve;
 	k->fallback = cfg->fallback;
 	k->opaque = cfg->opaque;
 	k->dirty_lo = k->n;
@@ -1066,7 +1037,9 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 		k->be.max_vectors = cfg->reserve;
 
 	pthread_mutex_lock(&vm->lock);
-	if (cfg->reserve > available(vm)) {
+	if (lmx_pool_join(&vm->pool, dev_capacity(vm), &k->share, cfg->reserve,
+			  cfg->flags & LIBMSIX_KVM_F_FORCE,
+			  irqfd_dev ? cfg->nr_vectors : 0)) {
 		vm_log(vm, LOG_ERR,
 		       "libmsix-kvm: cannot reserve %u GSIs: %u of %u available",
 		       cfg->reserve, available(vm), dev_capacity(vm));
@@ -1075,10 +1048,6 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 		free(k);
 		return -ENOSPC;
 	}
-	vm->claimed += cfg->reserve;
-	vm->reserved += cfg->reserve;
-	if (irqfd_dev)
-		vm->demand += cfg->nr_vectors;
 	k->next = vm->devs;
 	vm->devs = k;
 	pthread_mutex_unlock(&vm->lock);
@@ -1123,10 +1092,8 @@ void libmsix_kvm_destroy(struct libmsix_kvm *k)
 			break;
 		}
 	}
-	vm->claimed -= k->reserve;
-	vm->reserved -= k->reserve;
-	if (k->flags & LIBMSIX_KVM_F_IRQFD)
-		vm->demand -= k->n;
+	lmx_pool_leave(&vm->pool, &k->share,
+		       (k->flags & LIBMSIX_KVM_F_IRQFD) ? k->n : 0);
 	pthread_mutex_unlock(&vm->lock);
 	free(k->dirty);
 	free(k);
@@ -1184,7 +1151,7 @@ int libmsix_kvm_get_counters(struct libmsix_kvm *k,
 	out->caught = atomic_load(&k->cnt.caught);
 	out->exhausted = atomic_load(&k->cnt.exhausted);
 	out->errors = atomic_load(&k->cnt.errors);
-	out->gsis = k->held;
+	out->gsis = k->share.held;
 	out->fallback_vectors = k->fallback_count;
 	return 0;
 }
