@@ -10,9 +10,6 @@
  *     unmask(7) staged and one commit; then settle() -> unblock() polls the
  *     host for anything caught while 7 was masked, clears V_BLOCKED and
  *     delivers a latched pending bit once.
- *   Once 7 holds its host vector and route, a later unmask needs only the
- *   unmask op: flush_mask_only() stages that and commits, skipping the
- *   passes over runs, budgets and prefixes; settle() is the same.
  * Masking is the other way round and takes effect at once: the touch sets
  * V_BLOCKED before any backend work, so notify latches from then on.
  * (Where the backend has no per-vector op, a live vector's mask and unmask
@@ -543,45 +540,6 @@ static void settle(struct libmsix_dev *dev, uint32_t v)
 }
 
 /*
- * The most common guest access with host work -- one vector masked or
- * unmasked, its host vector and route staying as they are -- stages one
- * mask or unmask op. Everything else takes the whole of lmx_engine_flush().
- * Returns false, having done nothing, when @v needs more than that.
- */
-static bool flush_mask_only(struct libmsix_dev *dev, uint32_t v, int *err)
-{
-	const struct libmsix_backend_ops *ops = dev->be->ops;
-	struct vec *e = &dev->vec[v];
-	int (*op)(struct libmsix_backend *, uint32_t);
-	_Atomic uint64_t *c;
-
-	e->want = decide(dev, e);
-	if ((e->want ^ e->host) & (H_ALLOC | H_ROUTED) || needs_route(e))
-		return false;
-	/* Without live resize, a prefix to release (a rolled-back disable). */
-	if (!live_resize(dev) &&
-	    grow_prefix(dev, (e->want & H_ALLOC) ? v + 1 : 0) != dev->prefix)
-		return false;
-	if ((e->want ^ e->host) & H_UNMASKED) {
-		bool unmask = e->want & H_UNMASKED;
-
-		op = unmask ? ops->unmask : ops->mask;
-		c = unmask ? &dev->cnt.be_unmask : &dev->cnt.be_mask;
-		*err = op ? op(dev->be, v) : 0;
-		if (op)
-			count_op(dev, c, *err);
-		*err = commit(dev, true, *err);
-	} else {
-		*err = commit(dev, false, 0);
-	}
-	if (*err < 0)
-		roll_back(dev, v, *err);
-	else
-		settle(dev, v);
-	return true;
-}
-
-/*
  * Apply the host work of every touched vector: at most one commit. Called
  * by lmx_engine_tx_end() when the outermost transaction ends.
  */
@@ -597,8 +555,6 @@ int lmx_engine_flush(struct libmsix_dev *dev)
 		return 0;
 	dev->touched_lo = dev->n;
 	dev->touched_hi = 0;
-	if (hi == lo + 1 && flush_mask_only(dev, lo, &err))
-		return err;
 
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];
