@@ -60,9 +60,11 @@
  * drops the backend lock before it calls into libmsix. Nothing here blocks
  * except the ioctls themselves.
  *
- * Not tested here: the iommufd cdev path (/dev/vfio/devices/vfioN +
- * /dev/iommu) is not implemented; a VMM that opens a device that way can
- * hand its fd to libmsix_vfio_adopt(), which needs only the device fd.
+ * Opening by address uses the legacy group/container path only. libmsix
+ * does not open devices through iommufd (/dev/vfio/devices/vfioN +
+ * /dev/iommu); a VMM that does can hand the device fd to
+ * libmsix_vfio_adopt(), which needs nothing else -- that combination is
+ * not tested here.
  */
 #ifndef LIBMSIX_VFIO_H
 #define LIBMSIX_VFIO_H
@@ -206,7 +208,8 @@ LIBMSIX_EXPORT int libmsix_vfio_device_fd(const struct libmsix_vfio *vfio);
  * @command:     the function's Command register as read at open.
  * @config_offset: file offset of the config region in the device fd.
  * @bar_offset:  file offset of each BAR region (valid when @bar_size != 0).
- * @bar_size:    size of each BAR region, bytes; 0 when not implemented.
+ * @bar_size:    size of each BAR region, bytes; 0 for a BAR the device
+ *               does not have.
  * @bar_flags:   VFIO_REGION_INFO_FLAG_* of each BAR region.
  */
 struct libmsix_vfio_info {

@@ -217,7 +217,7 @@ enum libmsix_policy {
 
 /** BAR kinds for struct libmsix_config.bar_type. */
 enum libmsix_bar_type {
-	LIBMSIX_BAR_NONE = 0,	/**< not implemented */
+	LIBMSIX_BAR_NONE = 0,	/**< the function has no such BAR */
 	LIBMSIX_BAR_IO,		/**< I/O space: cannot hold MSI-X structures */
 	LIBMSIX_BAR_MEM32,	/**< 32-bit memory BAR */
 	LIBMSIX_BAR_MEM64,	/**< 64-bit memory BAR: index i and i + 1 */

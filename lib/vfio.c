@@ -907,6 +907,26 @@ static int check_opts(const struct libmsix_vfio_opts *opts, const void *out)
 	return 0;
 }
 
+/*
+ * Both ways of opening end here, with the device fd in @vf (@err: how
+ * getting it went): read the device, size the vectors, hand it out -- or
+ * free it.
+ */
+static int vf_finish(struct libmsix_vfio *vf, int err,
+		     struct libmsix_vfio **out)
+{
+	if (!err)
+		err = init_device(vf);
+	if (!err)
+		err = vf_vectors(vf);
+	if (err) {
+		vf_free(vf);
+		return err;
+	}
+	*out = vf;
+	return 0;
+}
+
 int libmsix_vfio_adopt(int device_fd, const char *name,
 		       const struct libmsix_vfio_opts *opts,
 		       struct libmsix_vfio **out)
@@ -927,15 +947,7 @@ int libmsix_vfio_adopt(int device_fd, const char *name,
 	if (!vf)
 		return -ENOMEM;
 	vf->device_fd = device_fd;
-	err = init_device(vf);
-	if (!err)
-		err = vf_vectors(vf);
-	if (err) {
-		vf_free(vf);
-		return err;
-	}
-	*out = vf;
-	return 0;
+	return vf_finish(vf, 0, out);
 }
 
 /* "DDDD:BB:DD.F", lowercase or uppercase hex, nothing else. */
@@ -1082,17 +1094,7 @@ int libmsix_vfio_open(const char *address,
 	vf = vf_new(opts, address);
 	if (!vf)
 		return -ENOMEM;
-	err = open_group(vf, address);
-	if (!err)
-		err = init_device(vf);
-	if (!err)
-		err = vf_vectors(vf);
-	if (err) {
-		vf_free(vf);
-		return err;
-	}
-	*out = vf;
-	return 0;
+	return vf_finish(vf, open_group(vf, address), out);
 }
 
 void libmsix_vfio_close(struct libmsix_vfio *vf)

@@ -30,23 +30,12 @@
 
 #include <linux/pci_regs.h>
 
+#include "check.h"
 #include "host.h"
 #include "libmsix-vfio.h"
 #include "mvmm.h"
 
-static int failures;
 static char lastlog[512];
-
-#define CHECK(cond, ...)                                     \
-	do {                                                 \
-		if (!(cond)) {                               \
-			failures++;                          \
-			printf("FAIL: " __VA_ARGS__);        \
-		} else {                                     \
-			printf("ok: " __VA_ARGS__);          \
-		}                                            \
-		printf("\n");                                \
-	} while (0)
 
 static void log_cb(void *opaque, int level, const char *msg)
 {

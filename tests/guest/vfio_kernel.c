@@ -30,22 +30,10 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
+#include "check.h"
 #include "host.h"
 #include "libmsix-vfio.h"
 #include "mvmm.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                     \
-	do {                                                 \
-		if (!(cond)) {                               \
-			failures++;                          \
-			printf("FAIL: " __VA_ARGS__);        \
-		} else {                                     \
-			printf("ok: " __VA_ARGS__);          \
-		}                                            \
-		printf("\n");                                \
-	} while (0)
 
 static int set_irqs(int fd, uint32_t flags, uint32_t start, uint32_t count,
 		    const int *fds)
