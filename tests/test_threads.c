@@ -123,6 +123,8 @@ struct stress {
 	_Atomic uint64_t dev_deliv[MAXV], ctl_deliv[MAXV];
 	_Atomic uint64_t last_replay[MAXV], last_drop[MAXV];
 	_Atomic uint64_t latch_done[MAXV], drop_begin[MAXV];
+	/* Drops under way: begun, last_drop not yet stored. */
+	_Atomic uint32_t dropping[MAXV];
 	_Atomic uint64_t bad_msgs, masked_deliveries, masked_replays;
 	_Atomic uint64_t bad_addr;
 	_Atomic uint32_t bad_data, bad_vector;
@@ -341,10 +343,12 @@ static void *device_thread(void *arg)
 			/* The level cause went away (R24): a drop event.
 			 * Announced first: vcpu_step() must not miss one
 			 * that took effect before its ticket is out. */
+			atomic_fetch_add(&s->dropping[v], 1);
 			store_max(&s->drop_begin[v], ticket(s));
 			if (libmsix_clear_pending(s->dev, v) != 0)
 				st->errors++;
 			store_max(&s->last_drop[v], ticket(s));
+			atomic_fetch_sub(&s->dropping[v], 1);
 			st->clears++;
 			continue;
 		}
@@ -708,7 +712,13 @@ static void vcpu_step(struct stress *s, uint64_t *rng)
 	for (uint32_t v = 0; v < s->n; v++) {
 		struct libmsix_vector_info info;
 
+		/*
+		 * A drop whose ticket is older than the latch can still clear
+		 * the bit after it (another device thread was slower): while
+		 * one is under way, this vector cannot be judged.
+		 */
 		if (!was_blocked[v] || !latched[v] ||
+		    atomic_load(&s->dropping[v]) ||
 		    atomic_load(&s->last_drop[v]) > latched[v] ||
 		    atomic_load(&s->drop_begin[v]) > latched[v])
 			continue;
