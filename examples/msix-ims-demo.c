@@ -249,7 +249,7 @@ static bool faulted(struct dev *d, uint32_t v)
 {
 	struct libmsix_vector_info i;
 
-	return libmsix_vector_info(d->dev, v, &i) == 0 &&
+	return libmsix_get_vector_info(d->dev, v, &i) == 0 &&
 	       (i.host & LIBMSIX_HOST_FAULT);
 }
 
@@ -257,7 +257,7 @@ static bool live_without_slot(struct dev *d, uint32_t v)
 {
 	struct libmsix_vector_info i;
 
-	return libmsix_vector_info(d->dev, v, &i) == 0 && i.live &&
+	return libmsix_get_vector_info(d->dev, v, &i) == 0 && i.live &&
 	       !has_slot(d, v);
 }
 
@@ -272,9 +272,9 @@ static uint32_t count(struct dev *d, bool (*pick)(struct dev *, uint32_t))
 
 static void print_budget(struct libmsix_ims_store *st)
 {
-	struct libmsix_ims_budget b;
+	struct libmsix_ims_store_stats b;
 
-	libmsix_ims_store_budget(st, &b);
+	libmsix_ims_store_get_stats(st, &b);
 	say("  store: %u slots, %u devices, %u reserved, %u held (peak %u), "
 	    "%u available\n", b.capacity, b.devices, b.reserved, b.held,
 	    b.peak, b.available);
@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 	uint32_t n = 64, slots = 16, emulated = 4, reserve, slot, x;
 	struct libmsix_soft_ims *soft = NULL;
 	struct libmsix_ims_store *st = NULL;
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct guest g = { 0 };
 	struct dev a = { .name = "A", .id = 0 }, b = { .name = "B", .id = 1 };
 	struct libmsix_ims_config cc = {
@@ -495,17 +495,17 @@ int main(int argc, char **argv)
 	set_msgctl(&b, 0);
 	{
 		struct libmsix_soft_ims_stats s;
-		struct libmsix_ims_budget bud;
+		struct libmsix_ims_store_stats bud;
 
-		libmsix_soft_ims_stats(soft, &s);
-		libmsix_ims_store_budget(st, &bud);
+		libmsix_soft_ims_get_stats(soft, &s);
+		libmsix_ims_store_get_stats(st, &bud);
 		say("  slots held %u, claimed at the device %u; device saw %"
 		    PRIu64 " writes, %" PRIu64 " rule violations\n", bud.held,
 		    s.claimed, s.writes, s.violations);
 		CHECK(bud.held == 0 && s.claimed == 0 && s.violations == 0,
 		      "after disable");
 	}
-	libmsix_get_counters(a.dev, &c);
+	libmsix_get_stats(a.dev, &c);
 	say("  A: %" PRIu64 " delivered, %" PRIu64 " latched, %" PRIu64
 	    " replayed, %" PRIu64 " faults, %" PRIu64 " commits\n",
 	    c.delivered, c.latched, c.replayed, c.faults, c.be_commit);

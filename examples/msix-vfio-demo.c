@@ -50,7 +50,7 @@ struct run {
 	enum libmsix_policy policy;
 	struct libmsix_vfio_stats bring;	/* after every used vector is unmasked */
 	struct libmsix_vfio_stats total;
-	struct libmsix_counters cnt;
+	struct libmsix_stats cnt;
 	/*
 	 * raised: doorbells rung; expected: deliveries they call for (edges
 	 * raised while masked coalesce); delivered: every message the guest
@@ -220,14 +220,14 @@ static void last_unmask_keeps_everything(struct mvmm *m, struct run *r,
 {
 	uint64_t *before = calloc(late, sizeof(*before));
 	uint64_t reen = 0, spur0;
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	int err;
 
 	if (!before) {
 		CHECK(r, 0, "out of memory");
 		return;
 	}
-	libmsix_get_counters(m->dev, &c);
+	libmsix_get_stats(m->dev, &c);
 	spur0 = c.spurious_replays;
 	reen = c.disruptive_reenables;
 	for (uint32_t v = 0; v < late; v++) {
@@ -240,7 +240,7 @@ static void last_unmask_keeps_everything(struct mvmm *m, struct run *r,
 	}
 	err = mvmm_set_mask(m, late, false);
 	CHECK(r, err == 0, "unmask %u: %s", late, strerror(-err));
-	libmsix_get_counters(m->dev, &c);
+	libmsix_get_stats(m->dev, &c);
 	if (c.disruptive_reenables > reen)
 		say("unmask of vector %u re-enabled MSI-X at the host (NORESIZE growth); %" PRIu64
 		    " live vectors replayed",
@@ -280,11 +280,11 @@ static void last_unmask_keeps_everything(struct mvmm *m, struct run *r,
 static void mask_reprogram_unmask(struct mvmm *m, struct run *r, uint32_t v)
 {
 	uint64_t before = m->delivered[v];
-	struct libmsix_counters c0, c1;
+	struct libmsix_stats c0, c1;
 	bool vpba = false;
 	int err, hfd;
 
-	libmsix_get_counters(m->dev, &c0);
+	libmsix_get_stats(m->dev, &c0);
 	err = mvmm_set_mask(m, v, true);
 	CHECK(r, err == 0, "mask %u: %s", v, strerror(-err));
 	hfd = libmsix_vfio_host_fd(m->vfio, v);
@@ -314,7 +314,7 @@ static void mask_reprogram_unmask(struct mvmm *m, struct run *r, uint32_t v)
 	if (!m->doorbell)
 		return;
 	mvmm_pump(m, 50);
-	libmsix_get_counters(m->dev, &c1);
+	libmsix_get_stats(m->dev, &c1);
 	r->lost += m->delivered[v] == before;
 	CHECK(r, m->delivered[v] == before + 1,
 	      "vector %u: replayed exactly once on unmask (%" PRIu64 ")", v,
@@ -402,7 +402,7 @@ static void run_policy(const char *addr, enum libmsix_policy p, uint32_t used,
 	}
 	last_unmask_keeps_everything(&m, r, late);
 	r->bring_ms = now_ms() - t0;
-	libmsix_vfio_stats(m.vfio, &r->bring);
+	libmsix_vfio_get_stats(m.vfio, &r->bring);
 	r->msi_irqs = host_msi_irqs(addr);
 	{
 		int trig = host_vfio_triggers(addr, NULL, 0);
@@ -421,7 +421,7 @@ static void run_policy(const char *addr, enum libmsix_policy p, uint32_t used,
 
 	err = mvmm_set_msgctl(&m, 0);
 	CHECK(r, err == 0, "disable MSI-X: %s", strerror(-err));
-	libmsix_vfio_stats(m.vfio, &r->total);
+	libmsix_vfio_get_stats(m.vfio, &r->total);
 	CHECK(r, !r->total.msix_on && r->total.host_vectors == 0,
 	      "MSI-X off at the host after disable");
 	err = host_vfio_triggers(addr, NULL, 0);
@@ -429,7 +429,7 @@ static void run_policy(const char *addr, enum libmsix_policy p, uint32_t used,
 	err = host_msi_irqs(addr);
 	CHECK(r, err <= 0, "no host MSI-X vectors left (%d)", err);
 
-	libmsix_get_counters(m.dev, &r->cnt);
+	libmsix_get_stats(m.dev, &r->cnt);
 	total = sum_delivered(&m);
 	spurious = r->cnt.spurious_replays;
 	r->delivered = total;

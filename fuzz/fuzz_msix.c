@@ -315,7 +315,7 @@ static enum hit classify(const struct model *m, uint32_t bir, uint64_t off,
 static void refresh_info(struct fz *f)
 {
 	for (uint32_t v = 0; v < f->m.n; v++)
-		CHECK(libmsix_vector_info(f->dev, v, &f->info[v]) == 0,
+		CHECK(libmsix_get_vector_info(f->dev, v, &f->info[v]) == 0,
 		      "vector_info(%u) failed", v);
 }
 
@@ -685,7 +685,7 @@ static void op_notify(struct fz *f, struct input *in)
 		CHECK(libmsix_notify(f->dev, v) == -EINVAL, "notify(%u)", v);
 		return;
 	}
-	CHECK(libmsix_vector_info(f->dev, v, &before) == 0, "info");
+	CHECK(libmsix_get_vector_info(f->dev, v, &before) == 0, "info");
 	r = libmsix_notify(f->dev, v);
 	TRACE(" notify %u -> %d", v, r);
 	if (!m->enable || !m->use[v])
@@ -698,7 +698,7 @@ static void op_notify(struct fz *f, struct input *in)
 	if (r == LIBMSIX_LATCHED || r < 0) {
 		struct libmsix_vector_info after;
 
-		CHECK(libmsix_vector_info(f->dev, v, &after) == 0 &&
+		CHECK(libmsix_get_vector_info(f->dev, v, &after) == 0 &&
 			      after.pending,
 		      "notify %u returned %d but nothing is pending", v, r);
 	}

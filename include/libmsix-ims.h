@@ -33,7 +33,7 @@
  * reserves slots when it is created and fails there with -ENOSPC, not at
  * guest run time; without LIBMSIX_IMS_F_FORCE the reservation is also its
  * limit. With FORCE it may take unreserved slots lazily and faults at run
- * time when none is left; libmsix_ims_store_budget() reports demand against
+ * time when none is left; libmsix_ims_store_get_stats() reports demand against
  * capacity so a management layer can warn.
  *
  * Threads: a store may be shared by devices on different threads; every
@@ -163,7 +163,7 @@ LIBMSIX_EXPORT int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
 LIBMSIX_EXPORT int libmsix_ims_store_destroy(struct libmsix_ims_store *store);
 
 /**
- * struct libmsix_ims_budget - the store's slot budget.
+ * struct libmsix_ims_store_stats - the store's slot budget.
  * @capacity:    slots in the store.
  * @devices:     devices (struct libmsix_ims) using it.
  * @reserved:    slots devices reserved at creation (guaranteed to them).
@@ -181,7 +181,7 @@ LIBMSIX_EXPORT int libmsix_ims_store_destroy(struct libmsix_ims_store *store);
  * @writes:      slot writes that succeeded. @write_errors: that failed.
  * @rollbacks:   commits undone after a failed write.
  */
-struct libmsix_ims_budget {
+struct libmsix_ims_store_stats {
 	uint32_t capacity;
 	uint32_t devices;
 	uint32_t reserved;
@@ -197,10 +197,11 @@ struct libmsix_ims_budget {
 	uint64_t rollbacks;
 };
 
-/** libmsix_ims_store_budget() - fill @out. Return: 0; -EINVAL for NULL.
+/** libmsix_ims_store_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
  * Context: any thread. */
-LIBMSIX_EXPORT int libmsix_ims_store_budget(struct libmsix_ims_store *store,
-					    struct libmsix_ims_budget *out);
+LIBMSIX_EXPORT int
+libmsix_ims_store_get_stats(struct libmsix_ims_store *store,
+			    struct libmsix_ims_store_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Per device                                                                */
@@ -322,13 +323,13 @@ LIBMSIX_EXPORT int libmsix_ims_vector_slot(struct libmsix_ims *ims,
 					   uint32_t vector);
 
 /**
- * struct libmsix_ims_report - one device's share of its store.
+ * struct libmsix_ims_stats - one device's share of its store.
  * @nr_vectors: N. @emulated: vectors that need no slot.
  * @reserve:    slots guaranteed to it. @forced: LIBMSIX_IMS_F_FORCE given.
  * @held:       slots it holds now. @peak: most held at once.
  * @exhausted:  its slot allocations refused (-ENOSPC).
  */
-struct libmsix_ims_report {
+struct libmsix_ims_stats {
 	uint32_t nr_vectors;
 	uint32_t emulated;
 	uint32_t reserve;
@@ -338,10 +339,10 @@ struct libmsix_ims_report {
 	uint64_t exhausted;
 };
 
-/** libmsix_ims_report() - fill @out. Return: 0; -EINVAL for NULL.
+/** libmsix_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
  * Context: any thread. */
-LIBMSIX_EXPORT int libmsix_ims_report(struct libmsix_ims *ims,
-				      struct libmsix_ims_report *out);
+LIBMSIX_EXPORT int libmsix_ims_get_stats(struct libmsix_ims *ims,
+					 struct libmsix_ims_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* A software IMS device (for tests, examples, and device models)            */
@@ -441,9 +442,10 @@ struct libmsix_soft_ims_stats {
 	uint64_t pending_reads;
 };
 
-/** libmsix_soft_ims_stats() - fill @out. Return: 0; -EINVAL for NULL. */
-LIBMSIX_EXPORT int libmsix_soft_ims_stats(struct libmsix_soft_ims *soft,
-					  struct libmsix_soft_ims_stats *out);
+/** libmsix_soft_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL. */
+LIBMSIX_EXPORT int
+libmsix_soft_ims_get_stats(struct libmsix_soft_ims *soft,
+			   struct libmsix_soft_ims_stats *out);
 
 #ifdef __cplusplus
 }

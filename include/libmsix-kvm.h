@@ -143,7 +143,7 @@ libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
 			  uint32_t nr);
 
 /**
- * struct libmsix_kvm_budget - the VM's GSI budget (the 2011 Tsirkin/Kiszka
+ * struct libmsix_kvm_vm_stats - the VM's GSI budget (the 2011 Tsirkin/Kiszka
  * thread: reserve up front, or overcommit knowingly and be told).
  * @capacity:     routes the table holds (GSIs 0..capacity-1; as many entries).
  * @vmm_gsis:     GSIs reserved by the VMM. @vmm_entries: its routes.
@@ -159,7 +159,7 @@ libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
  * @fallbacks:    vectors that went live with userspace injection.
  * @uploads:      KVM_SET_GSI_ROUTING calls that succeeded. @upload_errors.
  */
-struct libmsix_kvm_budget {
+struct libmsix_kvm_vm_stats {
 	uint32_t capacity;
 	uint32_t vmm_gsis;
 	uint32_t vmm_entries;
@@ -175,10 +175,10 @@ struct libmsix_kvm_budget {
 	uint64_t upload_errors;
 };
 
-/** libmsix_kvm_vm_budget() - fill @out. Return: 0; -EINVAL for NULL.
+/** libmsix_kvm_vm_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
  * Context: any thread. */
-LIBMSIX_EXPORT int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
-					 struct libmsix_kvm_budget *out);
+LIBMSIX_EXPORT int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
+					    struct libmsix_kvm_vm_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Per device                                                                */
@@ -279,7 +279,7 @@ LIBMSIX_EXPORT int libmsix_kvm_consume(struct libmsix_kvm *kvm,
 				       uint32_t vector);
 
 /**
- * struct libmsix_kvm_counters - what the device's backend did (monotonic
+ * struct libmsix_kvm_stats - what the device's backend did (monotonic
  * unless said otherwise).
  * @route_uploads:   KVM_SET_GSI_ROUTING calls made by this device's commits
  *                   (rollback re-uploads included).
@@ -292,7 +292,7 @@ LIBMSIX_EXPORT int libmsix_kvm_consume(struct libmsix_kvm *kvm,
  *                   in fallback now (not monotonic).
  * @exhausted:       allocations that found no GSI. @errors: ioctls that failed.
  */
-struct libmsix_kvm_counters {
+struct libmsix_kvm_stats {
 	uint64_t route_uploads;
 	uint64_t irqfd_assign;
 	uint64_t irqfd_deassign;
@@ -305,10 +305,10 @@ struct libmsix_kvm_counters {
 	uint64_t errors;
 };
 
-/** libmsix_kvm_get_counters() - fill @out. Return: 0; -EINVAL for NULL.
+/** libmsix_kvm_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
  * Context: any thread (values are read without a lock). */
-LIBMSIX_EXPORT int libmsix_kvm_get_counters(struct libmsix_kvm *kvm,
-					    struct libmsix_kvm_counters *out);
+LIBMSIX_EXPORT int libmsix_kvm_get_stats(struct libmsix_kvm *kvm,
+					 struct libmsix_kvm_stats *out);
 
 /* ------------------------------------------------------------------------ */
 /* Passthrough: a VFIO device whose vectors go straight into the VM          */
@@ -385,26 +385,26 @@ LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_passthrough_backend(struct libmsix_passthrough *pt);
 
 /**
- * struct libmsix_passthrough_counters - how masks were applied.
+ * struct libmsix_passthrough_stats - how masks were applied.
  * @masks_swap:  vectors masked by a VFIO trigger swap.
  * @masks_irqfd: vectors masked by KVM_IRQFD deassign.
  * @commits:     composed commits. @rollbacks: those undone (either half
  *               failed).
- * The ioctls themselves are in libmsix_vfio_stats() and
- * libmsix_kvm_get_counters().
+ * The ioctls themselves are in libmsix_vfio_get_stats() and
+ * libmsix_kvm_get_stats().
  */
-struct libmsix_passthrough_counters {
+struct libmsix_passthrough_stats {
 	uint64_t masks_swap;
 	uint64_t masks_irqfd;
 	uint64_t commits;
 	uint64_t rollbacks;
 };
 
-/** libmsix_passthrough_get_counters() - fill @out. Return: 0; -EINVAL for
+/** libmsix_passthrough_get_stats() - fill @out. Return: 0; -EINVAL for
  * NULL. Context: any thread (read without a lock). */
 LIBMSIX_EXPORT int
-libmsix_passthrough_get_counters(struct libmsix_passthrough *pt,
-				 struct libmsix_passthrough_counters *out);
+libmsix_passthrough_get_stats(struct libmsix_passthrough *pt,
+			      struct libmsix_passthrough_stats *out);
 
 #ifdef __cplusplus
 }

@@ -412,10 +412,10 @@ struct libmsix_vfio_stats {
 	uint32_t enabled_count;
 };
 
-/** libmsix_vfio_stats() - snapshot of the counters. Return: 0; -EINVAL for
+/** libmsix_vfio_get_stats() - snapshot of the counters. Return: 0; -EINVAL for
  * NULL. Context: any thread. */
-LIBMSIX_EXPORT int libmsix_vfio_stats(struct libmsix_vfio *vfio,
-				      struct libmsix_vfio_stats *out);
+LIBMSIX_EXPORT int libmsix_vfio_get_stats(struct libmsix_vfio *vfio,
+					  struct libmsix_vfio_stats *out);
 
 #ifdef __cplusplus
 }

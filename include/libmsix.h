@@ -583,15 +583,16 @@ struct libmsix_vector_info {
 	uint32_t host;
 };
 
-/** libmsix_vector_info() - fill @info for @vector.
+/** libmsix_get_vector_info() - fill @info for @vector.
  * Return: 0; -EINVAL for @vector >= N or NULL. Context: any thread. */
-LIBMSIX_EXPORT int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
-				       struct libmsix_vector_info *info);
+LIBMSIX_EXPORT int libmsix_get_vector_info(struct libmsix_dev *dev,
+					   uint32_t vector,
+					   struct libmsix_vector_info *info);
 
 /**
- * struct libmsix_counters - monotonically increasing event counts.
+ * struct libmsix_stats - monotonically increasing event counts.
  */
-struct libmsix_counters {
+struct libmsix_stats {
 	uint64_t notified;		/**< libmsix_notify() calls in range */
 	uint64_t delivered;		/**< messages sent by notify */
 	uint64_t latched;		/**< notifies that set a pending bit */
@@ -614,10 +615,10 @@ struct libmsix_counters {
 	uint64_t host_vectors_peak;	/**< most host vectors held at once */
 };
 
-/** libmsix_get_counters() - snapshot of the counters. Context: any thread.
+/** libmsix_get_stats() - snapshot of the counters. Context: any thread.
  * Return: 0; -EINVAL for NULL. */
-LIBMSIX_EXPORT int libmsix_get_counters(struct libmsix_dev *dev,
-					struct libmsix_counters *out);
+LIBMSIX_EXPORT int libmsix_get_stats(struct libmsix_dev *dev,
+				     struct libmsix_stats *out);
 
 /** libmsix_nr_vectors() - N. */
 LIBMSIX_EXPORT uint32_t libmsix_nr_vectors(const struct libmsix_dev *dev);

@@ -251,8 +251,8 @@ void libmsix_dev_destroy(struct libmsix_dev *dev)
 	free(dev);
 }
 
-int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
-			struct libmsix_vector_info *info)
+int libmsix_get_vector_info(struct libmsix_dev *dev, uint32_t vector,
+			    struct libmsix_vector_info *info)
 {
 	struct vec *e;
 	uint32_t s;
@@ -274,7 +274,7 @@ int libmsix_vector_info(struct libmsix_dev *dev, uint32_t vector,
 	return 0;
 }
 
-int libmsix_get_counters(struct libmsix_dev *dev, struct libmsix_counters *out)
+int libmsix_get_stats(struct libmsix_dev *dev, struct libmsix_stats *out)
 {
 	const struct counters *c;
 

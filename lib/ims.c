@@ -643,8 +643,8 @@ int libmsix_ims_store_destroy(struct libmsix_ims_store *st)
 	return 0;
 }
 
-int libmsix_ims_store_budget(struct libmsix_ims_store *st,
-			     struct libmsix_ims_budget *out)
+int libmsix_ims_store_get_stats(struct libmsix_ims_store *st,
+				struct libmsix_ims_store_stats *out)
 {
 	if (!st || !out)
 		return -EINVAL;
@@ -883,7 +883,8 @@ int libmsix_ims_vector_slot(struct libmsix_ims *ims, uint32_t vector)
 	return slot < 0 ? -ENOENT : slot;
 }
 
-int libmsix_ims_report(struct libmsix_ims *ims, struct libmsix_ims_report *out)
+int libmsix_ims_get_stats(struct libmsix_ims *ims,
+			  struct libmsix_ims_stats *out)
 {
 	if (!ims || !out)
 		return -EINVAL;
@@ -1167,8 +1168,8 @@ int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft, uint32_t k,
 	return 0;
 }
 
-int libmsix_soft_ims_stats(struct libmsix_soft_ims *soft,
-			   struct libmsix_soft_ims_stats *out)
+int libmsix_soft_ims_get_stats(struct libmsix_soft_ims *soft,
+			       struct libmsix_soft_ims_stats *out)
 {
 	if (!soft || !out)
 		return -EINVAL;

@@ -232,7 +232,7 @@ static inline void cnt_inc(_Atomic uint64_t *c)
 
 /*
  * A counter that only lock holders write: a plain increment, no locked
- * instruction. Readers (libmsix_get_counters()) still load it atomically.
+ * instruction. Readers (libmsix_get_stats()) still load it atomically.
  */
 static inline void cnt_inc_locked(_Atomic uint64_t *c)
 {

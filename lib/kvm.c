@@ -944,8 +944,8 @@ out:
 	return err;
 }
 
-int libmsix_kvm_vm_budget(struct libmsix_kvm_vm *vm,
-			  struct libmsix_kvm_budget *out)
+int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
+			     struct libmsix_kvm_vm_stats *out)
 {
 	if (!vm || !out)
 		return -EINVAL;
@@ -1137,8 +1137,8 @@ int libmsix_kvm_consume(struct libmsix_kvm *k, uint32_t vector)
 	return drain(x->efd);
 }
 
-int libmsix_kvm_get_counters(struct libmsix_kvm *k,
-			     struct libmsix_kvm_counters *out)
+int libmsix_kvm_get_stats(struct libmsix_kvm *k,
+			  struct libmsix_kvm_stats *out)
 {
 	if (!k || !out)
 		return -EINVAL;

@@ -394,8 +394,8 @@ libmsix_passthrough_backend(struct libmsix_passthrough *pt)
 	return pt ? &pt->be : NULL;
 }
 
-int libmsix_passthrough_get_counters(struct libmsix_passthrough *pt,
-				     struct libmsix_passthrough_counters *out)
+int libmsix_passthrough_get_stats(struct libmsix_passthrough *pt,
+				  struct libmsix_passthrough_stats *out)
 {
 	if (!pt || !out)
 		return -EINVAL;

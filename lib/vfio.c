@@ -1291,7 +1291,8 @@ int libmsix_vfio_host_fd(struct libmsix_vfio *vf, uint32_t vector)
 	return fd;
 }
 
-int libmsix_vfio_stats(struct libmsix_vfio *vf, struct libmsix_vfio_stats *out)
+int libmsix_vfio_get_stats(struct libmsix_vfio *vf,
+			   struct libmsix_vfio_stats *out)
 {
 	if (!vf || !out)
 		return -EINVAL;

@@ -146,11 +146,11 @@ static inline uint32_t vctrl(struct tdev *t, uint32_t v)
 	return (uint32_t)tbl_read(t, 16u * v + PCI_MSIX_ENTRY_VECTOR_CTRL, 4);
 }
 
-static inline struct libmsix_counters counters(struct tdev *t)
+static inline struct libmsix_stats counters(struct tdev *t)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
-	ck_assert_int_eq(libmsix_get_counters(t->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
 	return c;
 }
 

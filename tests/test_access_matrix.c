@@ -12,14 +12,14 @@
  *  - an access touching neither structure of its BAR is -ENOENT and a read
  *    leaves *val alone;
  *  - a read that lies wholly inside one structure returns the bytes of the
- *    registers it covers, built here from libmsix_vector_info(), never
+ *    registers it covers, built here from libmsix_get_vector_info(), never
  *    through the MMIO path under test; any other read that touches a
  *    structure returns all ones;
  *  - aligned DWORD/QWORD table writes take effect; every other write that
  *    touches a structure (PBA writes included, R22) returns 0, is counted in
  *    bad_accesses, makes no backend call and changes no state anywhere.
  *
- * State is compared through libmsix_vector_info() of every vector, the
+ * State is compared through libmsix_get_vector_info() of every vector, the
  * Enable/Function Mask bits and the recorder's committed host state.
  *
  * Under Valgrind (LIBMSIX_UNDER_VALGRIND=1, set by the memcheck runs) the
@@ -151,7 +151,7 @@ struct snap {
 
 static void snap_vector(struct tdev *t, struct snap *s, uint32_t v)
 {
-	REQUIRE_OK(libmsix_vector_info(t->dev, v, &s->v[v]));
+	REQUIRE_OK(libmsix_get_vector_info(t->dev, v, &s->v[v]));
 	s->rec_host[v] = libmsix_recorder_host(t->rec, v);
 }
 
@@ -192,7 +192,7 @@ static void expect_vector(struct tdev *t, const struct snap *s, uint32_t v,
 {
 	struct libmsix_vector_info now;
 
-	REQUIRE_OK(libmsix_vector_info(t->dev, v, &now));
+	REQUIRE_OK(libmsix_get_vector_info(t->dev, v, &now));
 	REQUIRE(info_eq(&now, &s->v[v]) &&
 			libmsix_recorder_host(t->rec, v) == s->rec_host[v],
 		AT "%s BAR %u off 0x%llx size %u changed vector %u: "
@@ -337,9 +337,9 @@ struct matrix {
 
 static uint64_t bad_accesses(struct tdev *t)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
-	REQUIRE_OK(libmsix_get_counters(t->dev, &c));
+	REQUIRE_OK(libmsix_get_stats(t->dev, &c));
 	return c.bad_accesses;
 }
 
@@ -477,7 +477,7 @@ static void defined_write(struct matrix *m, uint32_t bir, uint64_t off,
 	r = libmsix_mmio_write(m->t.dev, bir, off, size, val);
 	REQUIRE(r == 0, AT "defined write BAR %u off 0x%llx size %u: %d", CTX,
 		bir, (unsigned long long)off, size, r);
-	REQUIRE_OK(libmsix_vector_info(m->t.dev, v, &now));
+	REQUIRE_OK(libmsix_get_vector_info(m->t.dev, v, &now));
 	REQUIRE((uint32_t)now.msg.address == want[0] &&
 			(uint32_t)(now.msg.address >> 32) == want[1] &&
 			now.msg.data == want[2] && now.vector_control == want[3],
@@ -498,7 +498,7 @@ static void defined_write(struct matrix *m, uint32_t bir, uint64_t off,
 	r = libmsix_mmio_write(m->t.dev, bir, off, size, orig);
 	REQUIRE(r == 0, AT "restoring write BAR %u off 0x%llx size %u: %d",
 		CTX, bir, (unsigned long long)off, size, r);
-	REQUIRE_OK(libmsix_vector_info(m->t.dev, v, &now));
+	REQUIRE_OK(libmsix_get_vector_info(m->t.dev, v, &now));
 	REQUIRE(now.msg.address == old->msg.address &&
 			now.msg.data == old->msg.data &&
 			now.vector_control == old->vector_control,

@@ -249,7 +249,7 @@ static void guest_layer(struct cdev *c, struct guest_vec *gv)
 	for (uint32_t v = 0; v < c->g->n; v++) {
 		struct libmsix_vector_info i;
 
-		REQUIRE(libmsix_vector_info(c->t.dev, v, &i) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(c->t.dev, v, &i) == 0, "info");
 		gv[v].address = i.msg.address;
 		gv[v].data = i.msg.data;
 		gv[v].ctrl = i.vector_control;
@@ -260,7 +260,7 @@ static void guest_layer(struct cdev *c, struct guest_vec *gv)
 static void full_state(struct cdev *c, struct libmsix_vector_info *vi)
 {
 	for (uint32_t v = 0; v < c->g->n; v++)
-		REQUIRE(libmsix_vector_info(c->t.dev, v, &vi[v]) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(c->t.dev, v, &vi[v]) == 0, "info");
 }
 
 /* Scratch state for the write sweep of one geometry. */
@@ -413,7 +413,7 @@ struct outcome {
 	struct libmsix_vector_info *vi;
 	struct libmsix_rec_op *ops;
 	size_t nops;
-	struct libmsix_counters cnt;
+	struct libmsix_stats cnt;
 };
 
 static void run_form(const struct geometry *g, int from, int to,
@@ -431,7 +431,7 @@ static void run_form(const struct geometry *g, int from, int to,
 	out->vi = calloc(g->n, sizeof(*out->vi));
 	ck_assert_ptr_nonnull(out->vi);
 	full_state(&c, out->vi);
-	ck_assert_int_eq(libmsix_get_counters(c.t.dev, &out->cnt), 0);
+	ck_assert_int_eq(libmsix_get_stats(c.t.dev, &out->cnt), 0);
 	out->nops = libmsix_recorder_count(c.t.rec);
 	out->ops = calloc(out->nops + 1, sizeof(*out->ops));
 	ck_assert_ptr_nonnull(out->ops);

@@ -529,7 +529,7 @@ END_TEST
 START_TEST(test_R12_other_bytes_of_the_page_left_to_vmm)
 {
 	struct libmsix_config cfg = test_config(4);
-	struct libmsix_counters before, after;
+	struct libmsix_stats before, after;
 	struct tdev t;
 
 	cfg.pba_offset = 0x800;		/* ivshmem: one page for both */
@@ -782,7 +782,7 @@ START_TEST(test_R19_vector_control_reserved_bits_read_zero)
 	bring_up(&t);
 	ck_assert_int_eq(tbl_write(&t, 12, 4, 0xffffffffu), 0);
 	ck_assert_uint_eq(vctrl(&t, 0), 1);
-	ck_assert_int_eq(libmsix_vector_info(t.dev, 0, &info), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(t.dev, 0, &info), 0);
 	ck_assert_uint_eq(info.vector_control, 1);
 	ck_assert(info.masked);
 	ck_assert_int_eq(libmsix_notify(t.dev, 0), LIBMSIX_LATCHED);
@@ -1690,7 +1690,7 @@ START_TEST(test_R40_vector_index_range_checked)
 	struct tdev t = tdev_new(16);
 	struct tdev big = tdev_new(2048);
 	struct libmsix_vector_info info;
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	bring_up(&t);
 	ck_assert_int_eq(libmsix_notify(t.dev, 15), LIBMSIX_LATCHED);
@@ -1700,7 +1700,7 @@ START_TEST(test_R40_vector_index_range_checked)
 		ck_assert_int_eq(libmsix_clear_pending(t.dev, bad16[i]), -EINVAL);
 		ck_assert_int_eq(libmsix_vector_use(t.dev, bad16[i]), -EINVAL);
 		ck_assert_int_eq(libmsix_vector_unuse(t.dev, bad16[i]), -EINVAL);
-		ck_assert_int_eq(libmsix_vector_info(t.dev, bad16[i], &info),
+		ck_assert_int_eq(libmsix_get_vector_info(t.dev, bad16[i], &info),
 				 -EINVAL);
 	}
 	ck_assert_uint_eq(counters(&t).notified, c.notified);
@@ -1938,7 +1938,7 @@ START_TEST(test_R42_policies_update_window_loses_nothing)
 	struct tdev t = pcase_dev(pc, 8);
 	struct libmsix_msg cur[8];
 	unsigned want[8] = { 0 };
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	msgs_init(cur, 8);
 	bring_up(&t);

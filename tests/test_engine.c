@@ -58,12 +58,12 @@ END_TEST
 START_TEST(test_noresize_lazy_grows_by_one)
 {
 	struct libmsix_config cfg = test_config(16);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
 
 	linux_bringup(&t);
 	unmask_ascending(&t);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
 	ck_assert_uint_eq(c.disruptive_reenables, 15);
 	ck_assert_uint_eq(c.host_vectors, 16);
 	tdev_free(&t);
@@ -73,7 +73,7 @@ END_TEST
 START_TEST(test_noresize_incremental_grows_geometrically)
 {
 	struct libmsix_config cfg = test_config(2048);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct tdev t;
 
 	cfg.policy = LIBMSIX_POLICY_INCREMENTAL;
@@ -82,7 +82,7 @@ START_TEST(test_noresize_incremental_grows_geometrically)
 	linux_bringup(&t);
 	libmsix_recorder_clear(t.rec);
 	unmask_ascending(&t);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
 	/* 1 -> 2 -> 4 ... -> 2048: eleven growths, the first not disruptive. */
 	ck_assert_uint_eq(c.disruptive_reenables, 11);
 	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 12);
@@ -96,14 +96,14 @@ END_TEST
 START_TEST(test_noresize_auto_preallocates_used)
 {
 	struct libmsix_config cfg = test_config(64);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct tdev t;
 
 	cfg.policy = LIBMSIX_POLICY_AUTO;
 	t = tdev_new_cfg(&cfg, 0, 0);
 	linux_bringup(&t);
 	unmask_ascending(&t);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
 	ck_assert_uint_eq(c.disruptive_reenables, 0);
 	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_ALLOC), 1);
 	ck_assert_uint_eq(c.host_vectors, 64);
@@ -158,7 +158,7 @@ START_TEST(test_backend_failure_on_unmask_rolls_back)
 					       -EBUSY), 0);
 	ck_assert_int_eq(set_vmask(&t, 3, false), -EBUSY);
 	ck_assert_uint_eq(libmsix_recorder_host(t.rec, 3), 0);
-	ck_assert_int_eq(libmsix_vector_info(t.dev, 3, &info), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(t.dev, 3, &info), 0);
 	ck_assert(!info.masked);
 	ck_assert(!info.live);
 	ck_assert_uint_eq(info.host, LIBMSIX_HOST_FAULT);
@@ -178,14 +178,14 @@ START_TEST(test_budget_exhaustion_faults_not_asserts)
 {
 	struct libmsix_config cfg = test_config(8);
 	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 2);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	linux_bringup(&t);
 	ck_assert_int_eq(set_vmask(&t, 0, false), 0);
 	ck_assert_int_eq(set_vmask(&t, 1, false), 0);
 	ck_assert_int_eq(set_vmask(&t, 2, false), -ENOSPC);
 	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
 	ck_assert_uint_eq(c.faults, 1);
 	ck_assert_uint_eq(c.host_vectors, 2);
 	/* Free one: the guest masks vector 0 and the device unuses it. */
@@ -264,7 +264,7 @@ START_TEST(test_settled_vector_masks_without_the_engine)
 	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
 	ck_assert(pba_bit(&t, 2));
 	set_msg(&t, 2, test_addr(9), test_data(9));
-	ck_assert_int_eq(libmsix_vector_info(t.dev, 2, &info), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(t.dev, 2, &info), 0);
 	ck_assert(info.masked && info.pending && !info.live);
 	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
 	ck_assert_int_eq(set_vmask(&t, 2, false), 0);

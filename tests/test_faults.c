@@ -254,7 +254,7 @@ static void check_views(struct fdev *f, const char *ctx)
 		struct libmsix_vector_info i;
 		uint32_t be = libmsix_recorder_host(f->t.rec, v);
 
-		REQUIRE(libmsix_vector_info(f->t.dev, v, &i) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(f->t.dev, v, &i) == 0, "info");
 		REQUIRE((i.host & HOST_BITS) == be,
 			"%s: vector %u engine host 0x%x, backend 0x%x", ctx, v,
 			i.host & HOST_BITS, be);
@@ -269,7 +269,7 @@ static void check_views(struct fdev *f, const char *ctx)
 static void snapshot(struct fdev *f, struct libmsix_vector_info *out)
 {
 	for (uint32_t v = 0; v < f->t.n; v++)
-		REQUIRE(libmsix_vector_info(f->t.dev, v, &out[v]) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(f->t.dev, v, &out[v]) == 0, "info");
 }
 
 static void expect_same(struct fdev *f, const struct libmsix_vector_info *ref,
@@ -278,7 +278,7 @@ static void expect_same(struct fdev *f, const struct libmsix_vector_info *ref,
 	for (uint32_t v = 0; v < f->t.n; v++) {
 		struct libmsix_vector_info i;
 
-		REQUIRE(libmsix_vector_info(f->t.dev, v, &i) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(f->t.dev, v, &i) == 0, "info");
 		REQUIRE(i.masked == ref[v].masked && i.pending == ref[v].pending &&
 				i.live == ref[v].live &&
 				i.use_count == ref[v].use_count &&
@@ -388,7 +388,7 @@ static void after_failure(struct fdev *f, int ret, int err, uint32_t k,
 	for (uint32_t v = 0; v < t->n; v++) {
 		struct libmsix_vector_info i;
 
-		REQUIRE(libmsix_vector_info(t->dev, v, &i) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(t->dev, v, &i) == 0, "info");
 		if (!wants_live(f, &i) || i.live) {
 			REQUIRE(!(i.host & LIBMSIX_HOST_FAULT) || !i.live,
 				"%s: vector %u live and faulted", ctx, v);
@@ -566,7 +566,7 @@ START_TEST(test_faults_transaction_commit_failure)
 	for (uint32_t v = 0; v < t.n; v++) {
 		struct libmsix_vector_info i;
 
-		ck_assert_int_eq(libmsix_vector_info(t.dev, v, &i), 0);
+		ck_assert_int_eq(libmsix_get_vector_info(t.dev, v, &i), 0);
 		ck_assert(!i.live);
 		ck_assert_uint_eq(i.host, LIBMSIX_HOST_FAULT);
 		ck_assert_uint_eq(libmsix_recorder_host(t.rec, v), 0);
@@ -618,7 +618,7 @@ END_TEST
 START_TEST(test_faults_retry_redoes_rolled_back_preallocation)
 {
 	struct libmsix_config cfg = test_config(8);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct tdev t;
 
 	cfg.policy = LIBMSIX_POLICY_PREALLOCATE;
@@ -640,7 +640,7 @@ START_TEST(test_faults_retry_redoes_rolled_back_preallocation)
 	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
 	for (uint32_t v = 0; v < t.n; v++)
 		ck_assert_int_eq(set_vmask(&t, v, false), 0);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
 	ck_assert_uint_eq(c.disruptive_reenables, 0);
 	tdev_free(&t);
 }

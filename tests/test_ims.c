@@ -152,7 +152,7 @@ static struct libmsix_soft_ims_stats soft_stats(struct env *e)
 {
 	struct libmsix_soft_ims_stats s;
 
-	ck_assert_int_eq(libmsix_soft_ims_stats(e->soft, &s), 0);
+	ck_assert_int_eq(libmsix_soft_ims_get_stats(e->soft, &s), 0);
 	return s;
 }
 
@@ -164,11 +164,11 @@ static struct libmsix_soft_ims_slot slot_of(struct env *e, uint32_t slot)
 	return s;
 }
 
-static struct libmsix_ims_budget budget_of(struct libmsix_ims_store *st)
+static struct libmsix_ims_store_stats budget_of(struct libmsix_ims_store *st)
 {
-	struct libmsix_ims_budget b;
+	struct libmsix_ims_store_stats b;
 
-	ck_assert_int_eq(libmsix_ims_store_budget(st, &b), 0);
+	ck_assert_int_eq(libmsix_ims_store_get_stats(st, &b), 0);
 	return b;
 }
 
@@ -176,7 +176,7 @@ static struct libmsix_ims_budget budget_of(struct libmsix_ims_store *st)
  * driven against the rules. */
 static void env_free(struct env *e)
 {
-	struct libmsix_ims_budget b;
+	struct libmsix_ims_store_stats b;
 	struct libmsix_soft_ims_stats s;
 
 	side_free(&e->d);
@@ -208,7 +208,7 @@ static void env_free(struct env *e)
 static void check_consistent(struct env *e, struct side *d)
 {
 	uint32_t held = 0;
-	struct libmsix_ims_report r;
+	struct libmsix_ims_stats r;
 
 	for (uint32_t v = 0; v < d->t.n; v++) {
 		struct libmsix_vector_info info;
@@ -216,7 +216,7 @@ static void check_consistent(struct env *e, struct side *d)
 		struct libmsix_soft_ims_slot sl;
 		uint64_t cookie;
 
-		ck_assert_int_eq(libmsix_vector_info(d->t.dev, v, &info), 0);
+		ck_assert_int_eq(libmsix_get_vector_info(d->t.dev, v, &info), 0);
 		if (v >= d->emu_lo && v < d->emu_hi) {
 			ck_assert_int_eq(slot, -ENOENT);
 			continue;
@@ -239,7 +239,7 @@ static void check_consistent(struct env *e, struct side *d)
 			ck_assert_uint_eq(sl.entry.data, info.msg.data);
 		}
 	}
-	ck_assert_int_eq(libmsix_ims_report(d->ims, &r), 0);
+	ck_assert_int_eq(libmsix_ims_get_stats(d->ims, &r), 0);
 	ck_assert_uint_eq(r.held, held);
 	ck_assert_uint_eq(soft_stats(e).violations, 0);
 }
@@ -393,7 +393,7 @@ START_TEST(test_bringup_64_vectors_on_16_slots_faults_beyond)
 {
 	struct env *e = env_new(64, 16, 16, 0);
 	struct tdev *t = &e->d.t;
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	struct libmsix_vector_info info;
 	struct libmsix_soft_ims_stats s;
 
@@ -403,14 +403,14 @@ START_TEST(test_bringup_64_vectors_on_16_slots_faults_beyond)
 	for (uint32_t v = 0; v < 64; v++)
 		ck_assert_int_eq(set_vmask(t, v, false),
 				 v < 16 ? 0 : -ENOSPC);
-	ck_assert_int_eq(libmsix_get_counters(t->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
 	ck_assert_uint_eq(c.faults, 48);
 	ck_assert_uint_eq(c.host_vectors, 16);
 	s = soft_stats(e);
 	ck_assert_uint_eq(s.claimed, 16);
 	/* Two writes per vector going live: message under the mask, unmask. */
 	ck_assert_uint_eq(s.writes, 32);
-	ck_assert_int_eq(libmsix_vector_info(t->dev, 40, &info), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(t->dev, 40, &info), 0);
 	ck_assert_uint_eq(info.host, LIBMSIX_HOST_FAULT);
 	ck_assert(!info.live);
 	check_consistent(e, &e->d);
@@ -548,7 +548,7 @@ START_TEST(test_slot_raised_while_masked_shows_in_pba_replays_once)
 {
 	struct env *e = env_new(8, 8, 8, 0);
 	struct tdev *t = &e->d.t;
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	uint32_t slot;
 
 	linux_bringup(t);
@@ -569,7 +569,7 @@ START_TEST(test_slot_raised_while_masked_shows_in_pba_replays_once)
 	ck_assert_uint_eq(e->sink.s[0].msg.data, test_data(6));
 	ck_assert(!pba_bit(t, 6));
 	ck_assert(!slot_of(e, slot).pending);
-	ck_assert_int_eq(libmsix_get_counters(t->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
 	ck_assert_uint_eq(c.replayed, 1);
 	/* Nothing more on a second mask/unmask cycle. */
 	ck_assert_int_eq(set_vmask(t, 6, true), 0);
@@ -731,7 +731,7 @@ START_TEST(test_emulated_vectors_take_no_slot)
 {
 	struct env *e = env_new(8, 4, 4, 0);
 	struct tdev *t = &e->d.t;
-	struct libmsix_ims_report r;
+	struct libmsix_ims_stats r;
 
 	ck_assert_int_eq(libmsix_ims_set_emulated(e->d.ims, 4, 4, true), 0);
 	e->d.emu_lo = 4;
@@ -754,7 +754,7 @@ START_TEST(test_emulated_vectors_take_no_slot)
 	ck_assert_int_eq(set_vmask(t, 6, false), 0);
 	ck_assert_uint_eq(e->sink.nvmm, 2);
 	ck_assert(!pba_bit(t, 6));
-	ck_assert_int_eq(libmsix_ims_report(e->d.ims, &r), 0);
+	ck_assert_int_eq(libmsix_ims_get_stats(e->d.ims, &r), 0);
 	ck_assert_uint_eq(r.emulated, 4);
 	ck_assert_uint_eq(r.held, 4);
 	ck_assert_uint_eq(budget_of(e->store).demand, 4);
@@ -848,7 +848,7 @@ static void check_after_life(struct env *e)
 	for (uint32_t v = 0; v < 16; v++) {
 		struct libmsix_vector_info info;
 
-		ck_assert_int_eq(libmsix_vector_info(t->dev, v, &info), 0);
+		ck_assert_int_eq(libmsix_get_vector_info(t->dev, v, &info), 0);
 		if (v == 11) {
 			ck_assert(!info.live);
 			continue;
@@ -889,7 +889,7 @@ START_TEST(test_failure_at_every_write_rolls_back)
 	env_free(e);
 
 	for (uint64_t k = 1; k <= total; k++) {
-		struct libmsix_ims_budget b;
+		struct libmsix_ims_store_stats b;
 
 		e = env_new(16, 16, 16, 0);
 		ck_assert_int_eq(libmsix_soft_ims_fail(e->soft, (uint32_t)k, 1,
@@ -915,7 +915,7 @@ START_TEST(test_failed_rollback_quarantines_claimed_slot)
 {
 	struct env *e = env_new(4, 4, 4, 0);
 	struct tdev *t = &e->d.t;
-	struct libmsix_ims_budget b;
+	struct libmsix_ims_store_stats b;
 
 	linux_bringup(t);
 	/* Going live is 2 writes; fail the 2nd and the rollback's write. */
@@ -971,7 +971,7 @@ START_TEST(test_soft_ims_refuses_rule_breaking_writes)
 	{
 		struct libmsix_soft_ims_stats s;
 
-		ck_assert_int_eq(libmsix_soft_ims_stats(soft, &s), 0);
+		ck_assert_int_eq(libmsix_soft_ims_get_stats(soft, &s), 0);
 		ck_assert_uint_eq(s.violations, 6);
 		ck_assert_uint_eq(s.writes, 2);
 		ck_assert_uint_eq(s.sent, 1);
@@ -988,8 +988,8 @@ START_TEST(test_two_devices_share_store_with_reservations)
 {
 	struct env *e = env_new(16, 16, 10, 0);
 	struct side b, c;
-	struct libmsix_ims_budget bud;
-	struct libmsix_ims_report r;
+	struct libmsix_ims_store_stats bud;
+	struct libmsix_ims_stats r;
 
 	ck_assert_int_eq(side_new(&b, e->store, 8, 6, 0, &e->sink), 0);
 	/* All 16 are spoken for: a third device cannot reserve one. */
@@ -1006,9 +1006,9 @@ START_TEST(test_two_devices_share_store_with_reservations)
 	/* Each device's limit is its reservation. */
 	ck_assert_int_eq(unmask_range(&e->d.t, 0, 16), -ENOSPC);
 	ck_assert_int_eq(unmask_range(&b.t, 0, 8), -ENOSPC);
-	ck_assert_int_eq(libmsix_ims_report(e->d.ims, &r), 0);
+	ck_assert_int_eq(libmsix_ims_get_stats(e->d.ims, &r), 0);
 	ck_assert_uint_eq(r.held, 10);
-	ck_assert_int_eq(libmsix_ims_report(b.ims, &r), 0);
+	ck_assert_int_eq(libmsix_ims_get_stats(b.ims, &r), 0);
 	ck_assert_uint_eq(r.held, 6);
 	ck_assert_uint_eq(soft_stats(e).claimed, 16);
 	check_consistent(e, &e->d);
@@ -1049,8 +1049,8 @@ START_TEST(test_force_overcommits_beyond_reservation)
 {
 	struct env *e = env_new(32, 16, 4, LIBMSIX_IMS_F_FORCE);
 	struct side b;
-	struct libmsix_ims_budget bud;
-	struct libmsix_ims_report r;
+	struct libmsix_ims_store_stats bud;
+	struct libmsix_ims_stats r;
 
 	ck_assert_int_eq(side_new(&b, e->store, 8, 4, 0, &e->sink), 0);
 	bud = budget_of(e->store);
@@ -1063,7 +1063,7 @@ START_TEST(test_force_overcommits_beyond_reservation)
 	linux_bringup(&b.t);
 	/* A takes its 4 and the 8 unreserved; B's 4 stay untouched. */
 	ck_assert_int_eq(unmask_range(&e->d.t, 0, 32), -ENOSPC);
-	ck_assert_int_eq(libmsix_ims_report(e->d.ims, &r), 0);
+	ck_assert_int_eq(libmsix_ims_get_stats(e->d.ims, &r), 0);
 	ck_assert_uint_eq(r.held, 12);
 	ck_assert(r.forced);
 	ck_assert_uint_eq(r.exhausted, 20);
@@ -1228,8 +1228,8 @@ START_TEST(test_bad_arguments_are_rejected)
 
 	ck_assert_int_eq(libmsix_ims_vector_slot(e->d.ims, 4), -EINVAL);
 	ck_assert_int_eq(libmsix_ims_vector_slot(NULL, 0), -EINVAL);
-	ck_assert_int_eq(libmsix_ims_report(NULL, NULL), -EINVAL);
-	ck_assert_int_eq(libmsix_ims_store_budget(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(libmsix_ims_get_stats(NULL, NULL), -EINVAL);
+	ck_assert_int_eq(libmsix_ims_store_get_stats(NULL, NULL), -EINVAL);
 	ck_assert_ptr_null(libmsix_ims_backend(NULL));
 	/* Backend ops outside the contract: refused, nothing staged. */
 	ck_assert_int_eq(be->ops->alloc(be, 3, 2), -EINVAL);
@@ -1285,7 +1285,7 @@ START_TEST(test_notify_races_mask_unmask_nothing_stuck)
 	struct env *e = env_new(4, 4, 4, 0);
 	struct tdev *t = &e->d.t;
 	struct racer r = { .e = e, .v = 2 };
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	pthread_t th;
 	int rounds = getenv("LIBMSIX_UNDER_VALGRIND") ? 300 : 3000;
 
@@ -1310,7 +1310,7 @@ START_TEST(test_notify_races_mask_unmask_nothing_stuck)
 	ck_assert_int_eq(set_vmask(t, 2, false), 0);
 	ck_assert(!pba_bit(t, 2));
 	ck_assert(!slot_of(e, r.slot).pending);
-	ck_assert_int_eq(libmsix_get_counters(t->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
 	ck_assert_uint_eq(c.deliver_errors, 0);
 	ck_assert_uint_gt(e->sink.n, 0);
 	ck_assert_uint_le(e->sink.n, r.delivered + r.latched + r.raised);

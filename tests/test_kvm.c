@@ -293,11 +293,11 @@ static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
 
 static void kt_free(struct kt *kt)
 {
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	libmsix_dev_destroy(kt->t.dev);
 	libmsix_kvm_destroy(kt->k);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
 	libmsix_kvm_vm_destroy(kt->vm);
 	ck_assert_uint_eq(kt->f->violations, 0);
@@ -307,11 +307,11 @@ static void kt_free(struct kt *kt)
 	free(kt);
 }
 
-static struct libmsix_kvm_counters kcnt(struct kt *kt)
+static struct libmsix_kvm_stats kcnt(struct kt *kt)
 {
-	struct libmsix_kvm_counters c;
+	struct libmsix_kvm_stats c;
 
-	ck_assert_int_eq(libmsix_kvm_get_counters(kt->k, &c), 0);
+	ck_assert_int_eq(libmsix_kvm_get_stats(kt->k, &c), 0);
 	return c;
 }
 
@@ -331,9 +331,9 @@ START_TEST(test_vm_create_reads_capacity)
 {
 	struct fake_kvm *f = fake_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
-	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &b), 0);
 	ck_assert_uint_eq(b.capacity, 4096);
 	ck_assert_uint_eq(b.vmm_gsis, 24);
 	ck_assert_uint_eq(b.vmm_entries, 40);
@@ -385,10 +385,10 @@ START_TEST(test_vm_max_routes_limits_capacity)
 		.ioctl = fake_ioctl, .ioctl_opaque = f,
 	};
 	struct libmsix_kvm_vm *vm;
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &b), 0);
 	ck_assert_uint_eq(b.capacity, 64);
 	libmsix_kvm_vm_destroy(vm);
 	free(f);
@@ -476,7 +476,7 @@ START_TEST(test_create_reserve_beyond_table_enospc)
 		.nr_vectors = 2048, .reserve = 2048,
 	};
 	struct libmsix_kvm *a, *b, *c = NULL;
-	struct libmsix_kvm_budget bu;
+	struct libmsix_kvm_vm_stats bu;
 
 	/* 4096 - 40 entries for devices: one 2048 device fits, two do not
 	 * (cloud-hypervisor #7081: the 18th VF failed at run time). */
@@ -485,7 +485,7 @@ START_TEST(test_create_reserve_beyond_table_enospc)
 	ck_assert_ptr_null(c);
 	kc.reserve = 2048 - 40;
 	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &b), 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &bu), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &bu), 0);
 	ck_assert_uint_eq(bu.available, 0);
 	ck_assert_uint_eq(bu.demand, 4096);
 	ck_assert_uint_eq(bu.overcommit, 40);
@@ -510,7 +510,7 @@ START_TEST(test_table_full_of_vmm_routes_enospc)
 		.nr_vectors = 4, .reserve = 1,
 	};
 	struct libmsix_kvm *k = NULL;
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 0, 64), 0);
 	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -ENOSPC);
@@ -518,7 +518,7 @@ START_TEST(test_table_full_of_vmm_routes_enospc)
 	kc.reserve = 0;
 	kc.flags |= LIBMSIX_KVM_F_FORCE;
 	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &b), 0);
 	ck_assert_uint_eq(b.available, 0);
 	ck_assert_uint_eq(b.overcommit, 4);
 	libmsix_kvm_destroy(k);
@@ -629,7 +629,7 @@ END_TEST
 START_TEST(test_disable_deassigns_before_route_goes)
 {
 	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 8);
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	linux_bringup(&kt->t);
 	for (uint32_t v = 0; v < 8; v++)
@@ -639,7 +639,7 @@ START_TEST(test_disable_deassigns_before_route_goes)
 	ck_assert_str_eq(kt->f->trace, "DDDDDDDDU");
 	ck_assert_uint_eq(kt->f->nr, 0);
 	ck_assert_uint_eq(kt->f->violations, 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
 	ck_assert_uint_eq(b.peak, 8);
 	ck_assert_int_eq(open_fds(), kt->fds_before);
@@ -693,7 +693,7 @@ END_TEST
 START_TEST(test_masked_interrupt_drained_before_assign)
 {
 	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
@@ -706,7 +706,7 @@ START_TEST(test_masked_interrupt_drained_before_assign)
 	ck_assert_str_eq(kt->f->trace, "AS");
 	ck_assert_uint_eq(kt->f->injected, 0);
 	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 3), -EBUSY);
-	ck_assert_int_eq(libmsix_get_counters(kt->t.dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(kt->t.dev, &c), 0);
 	ck_assert_uint_eq(c.replayed, 1);
 	ck_assert_uint_eq(kcnt(kt).caught, 1);
 	/* Nothing left behind for the next mask's poll. */
@@ -742,14 +742,14 @@ END_TEST
 START_TEST(test_emulated_device_needs_no_gsi)
 {
 	struct kt *kt = kt_new(8, 0, 0);
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	linux_bringup(&kt->t);
 	for (uint32_t v = 0; v < 8; v++)
 		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
 	ck_assert_int_eq(libmsix_notify(kt->t.dev, 6), LIBMSIX_DELIVERED);
 	ck_assert_str_eq(kt->f->trace, "S");
-	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
 	ck_assert_uint_eq(b.demand, 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 6, true), 0);
@@ -767,7 +767,7 @@ END_TEST
 START_TEST(test_upload_failure_rolls_back)
 {
 	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 	struct libmsix_vector_info vi;
 	int fds;
 
@@ -780,14 +780,14 @@ START_TEST(test_upload_failure_rolls_back)
 	ck_assert_uint_eq(kt->faults, 1);
 	ck_assert_int_eq(kt->last_fault, -EINVAL);
 	ck_assert_uint_eq(kt->f->nr_irqfds, 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
 	ck_assert_uint_eq(b.upload_errors, 1);
 	ck_assert_int_eq(open_fds(), fds);
 	/* Blocked, not lost: it latches, and a retry delivers it. */
 	ck_assert_int_eq(libmsix_notify(kt->t.dev, 0), LIBMSIX_LATCHED);
 	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
-	ck_assert_int_eq(libmsix_vector_info(kt->t.dev, 0, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(kt->t.dev, 0, &vi), 0);
 	ck_assert(vi.live);
 	ck_assert_uint_eq(kt->f->signals, 1);
 	kt_free(kt);
@@ -841,7 +841,7 @@ START_TEST(test_deassign_failure_keeps_vector_live)
 	ck_assert_str_eq(kt->f->trace, "DA");
 	ck_assert_uint_eq(kt->f->nr_irqfds, 2);
 	ck_assert_uint_eq(kt->f->violations, 0);
-	ck_assert_int_eq(libmsix_vector_info(kt->t.dev, 0, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(kt->t.dev, 0, &vi), 0);
 	ck_assert(!vi.live); /* the guest disabled MSI-X: dropped */
 	kt_free(kt);
 }
@@ -945,7 +945,7 @@ static void pair_free(struct pair *p)
 START_TEST(test_force_exhaustion_faults_then_retry)
 {
 	struct pair p;
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	pair_new(&p, LIBMSIX_KVM_F_FORCE);
 	ck_assert_int_eq(set_vmask(&p.b.t, 0, false), -ENOSPC);
@@ -953,7 +953,7 @@ START_TEST(test_force_exhaustion_faults_then_retry)
 	ck_assert_int_eq(p.b.last_fault, -ENOSPC);
 	ck_assert_int_eq(set_vmask(&p.b.t, 1, false), -ENOSPC);
 	ck_assert_int_eq(libmsix_notify(p.b.t.dev, 1), LIBMSIX_LATCHED);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(p.vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(p.vm, &b), 0);
 	ck_assert_uint_eq(b.exhausted, 2);
 	ck_assert_uint_eq(kcnt(&p.b).exhausted, 2);
 	/* Device a goes away: its GSIs become available to the overcommit. */
@@ -974,7 +974,7 @@ START_TEST(test_fallback_goes_live_with_userspace_injection)
 
 	pair_new(&p, LIBMSIX_KVM_F_FORCE | LIBMSIX_KVM_F_FALLBACK);
 	ck_assert_int_eq(set_vmask(&p.b.t, 2, false), 0);
-	ck_assert_int_eq(libmsix_vector_info(p.b.t.dev, 2, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(p.b.t.dev, 2, &vi), 0);
 	ck_assert(vi.live);
 	ck_assert_uint_eq(p.b.faults, 0);
 	ck_assert_uint_eq(p.b.fallback_calls, 1);
@@ -1069,11 +1069,11 @@ START_TEST(test_budget_reports_demand_versus_reserve)
 		.nr_vectors = 2048, .reserve = 64,
 	};
 	struct libmsix_kvm *k[3];
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k[i]), 0);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &b), 0);
 	ck_assert_uint_eq(b.reserved, 192);
 	ck_assert_uint_eq(b.demand, 3 * 2048);
 	ck_assert_uint_eq(b.available, 4096 - 40 - 192);
@@ -1089,7 +1089,7 @@ START_TEST(test_eventfd_failure_rolls_back)
 {
 	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
 	struct rlimit old, low;
-	struct libmsix_kvm_budget b;
+	struct libmsix_kvm_vm_stats b;
 	int fill[64], nfill = 0;
 
 	if (getenv("LIBMSIX_UNDER_VALGRIND")) {
@@ -1110,7 +1110,7 @@ START_TEST(test_eventfd_failure_rolls_back)
 		close(fill[i]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	ck_assert_uint_eq(kt->faults, 1);
-	ck_assert_int_eq(libmsix_kvm_vm_budget(kt->vm, &b), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
 	ck_assert_uint_eq(kt->f->trace_len, 0);
 	ck_assert_int_eq(libmsix_retry(kt->t.dev), 0);
@@ -1124,7 +1124,7 @@ START_TEST(test_passthrough_create_rejects_bad_input)
 	struct kt *kt = kt_new(4, 0, 0); /* not an irqfd device */
 	struct libmsix_passthrough_config pc = { .size = sizeof(pc) };
 	struct libmsix_passthrough *pt = NULL;
-	struct libmsix_passthrough_counters c;
+	struct libmsix_passthrough_stats c;
 
 	/* No VFIO device can exist here; every other check comes first or
 	 * needs none. A real passthrough is tested in the guest. */
@@ -1149,7 +1149,7 @@ START_TEST(test_passthrough_create_rejects_bad_input)
 						    kt->k, &pc, &pt), -EINVAL);
 	ck_assert_ptr_null(pt);
 	ck_assert_ptr_null(libmsix_passthrough_backend(NULL));
-	ck_assert_int_eq(libmsix_passthrough_get_counters(NULL, &c), -EINVAL);
+	ck_assert_int_eq(libmsix_passthrough_get_stats(NULL, &c), -EINVAL);
 	libmsix_passthrough_destroy(NULL);
 	kt_free(kt);
 }

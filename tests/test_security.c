@@ -53,7 +53,7 @@ static void state_take(struct tdev *t, struct state *s)
 	s->enabled = libmsix_enabled(t->dev);
 	s->fmask = libmsix_function_masked(t->dev);
 	for (uint32_t v = 0; v < t->n; v++) {
-		REQUIRE(libmsix_vector_info(t->dev, v, &s->v[v]) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(t->dev, v, &s->v[v]) == 0, "info");
 		s->rec_host[v] = libmsix_recorder_host(t->rec, v);
 	}
 }
@@ -81,7 +81,7 @@ static void views_agree(struct tdev *t)
 	for (uint32_t v = 0; v < t->n; v++) {
 		struct libmsix_vector_info i;
 
-		ck_assert_int_eq(libmsix_vector_info(t->dev, v, &i), 0);
+		ck_assert_int_eq(libmsix_get_vector_info(t->dev, v, &i), 0);
 		ck_assert_uint_eq(i.host & HOST_BITS,
 				  libmsix_recorder_host(t->rec, v));
 	}
@@ -100,9 +100,9 @@ static void bring_live(struct tdev *t)
 
 static uint64_t counter_bad(struct tdev *t)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
-	ck_assert_int_eq(libmsix_get_counters(t->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
 	return c.bad_accesses;
 }
 
@@ -308,7 +308,7 @@ START_TEST(test_V5_route_failure_no_abort)
 			r = on_enable ? set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE)
 				      : set_vmask(&t, 2, false);
 			ck_assert_int_eq(r, -EIO);
-			ck_assert_int_eq(libmsix_vector_info(t.dev, 2, &info), 0);
+			ck_assert_int_eq(libmsix_get_vector_info(t.dev, 2, &info), 0);
 			ck_assert(!info.live && !info.masked);
 			ck_assert(info.host & LIBMSIX_HOST_FAULT);
 			views_agree(&t);
@@ -746,24 +746,24 @@ START_TEST(test_V18_guest_indices)
 	const uint32_t bad[] = { 64, 65, 2047, 2048, 0xffff, 0x10000,
 				 UINT32_MAX };
 	struct state *before = calloc(1, sizeof(*before));
-	struct libmsix_counters c0, c1;
+	struct libmsix_stats c0, c1;
 	struct libmsix_vector_info info;
 
 	ck_assert_ptr_nonnull(before);
 	bring_live(&t);
 	state_take(&t, before);
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c0), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c0), 0);
 	libmsix_recorder_clear(t.rec);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_int_eq(libmsix_notify(t.dev, bad[i]), -EINVAL);
 		ck_assert_int_eq(libmsix_clear_pending(t.dev, bad[i]), -EINVAL);
 		ck_assert_int_eq(libmsix_vector_use(t.dev, bad[i]), -EINVAL);
 		ck_assert_int_eq(libmsix_vector_unuse(t.dev, bad[i]), -EINVAL);
-		ck_assert_int_eq(libmsix_vector_info(t.dev, bad[i], &info),
+		ck_assert_int_eq(libmsix_get_vector_info(t.dev, bad[i], &info),
 				 -EINVAL);
 	}
 	state_expect(&t, before, "out-of-range vectors");
-	ck_assert_int_eq(libmsix_get_counters(t.dev, &c1), 0);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, &c1), 0);
 	ck_assert_uint_eq(c1.notified, c0.notified);
 	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 0);
 	free(before);
@@ -858,7 +858,7 @@ static void expect_blob_state(struct tdev *t, const struct blob_view *bv,
 	for (uint32_t v = 0; v < t->n; v++) {
 		struct libmsix_vector_info i;
 
-		REQUIRE(libmsix_vector_info(t->dev, v, &i) == 0, "info");
+		REQUIRE(libmsix_get_vector_info(t->dev, v, &i) == 0, "info");
 		REQUIRE((uint32_t)i.msg.address == bv->words[v][0] &&
 				(uint32_t)(i.msg.address >> 32) ==
 					bv->words[v][1] &&
@@ -1432,7 +1432,7 @@ static void *take_lock(void *arg)
 	struct libmsix_vector_info info;
 
 	/* vector_info takes the device lock. */
-	return (void *)(intptr_t)libmsix_vector_info(arg, 0, &info);
+	return (void *)(intptr_t)libmsix_get_vector_info(arg, 0, &info);
 }
 
 /*

@@ -21,7 +21,7 @@ static void state_of(struct tdev *t, uint32_t *out)
 	for (uint32_t v = 0; v < t->n; v++) {
 		struct libmsix_vector_info info;
 
-		ck_assert_int_eq(libmsix_vector_info(t->dev, v, &info), 0);
+		ck_assert_int_eq(libmsix_get_vector_info(t->dev, v, &info), 0);
 		out[5 * v] = (uint32_t)info.msg.address;
 		out[5 * v + 1] = (uint32_t)(info.msg.address >> 32);
 		out[5 * v + 2] = info.msg.data;

@@ -620,7 +620,7 @@ static void op_reads(struct stress *s, uint64_t *rng)
 	for (v = 0; v < s->n; v++) {
 		struct libmsix_vector_info info;
 
-		if (libmsix_vector_info(s->dev, v, &info) != 0 ||
+		if (libmsix_get_vector_info(s->dev, v, &info) != 0 ||
 		    info.masked != s->m.ctrl[v]) {
 			vcpu_error(s, "vector_info", -1);
 			continue;
@@ -722,7 +722,7 @@ static void vcpu_step(struct stress *s, uint64_t *rng)
 		    atomic_load(&s->last_drop[v]) > latched[v] ||
 		    atomic_load(&s->drop_begin[v]) > latched[v])
 			continue;
-		if (libmsix_vector_info(s->dev, v, &info) != 0 || !info.live)
+		if (libmsix_get_vector_info(s->dev, v, &info) != 0 || !info.live)
 			continue;
 		atomic_fetch_add(&s->unblocks, 1);
 		if (atomic_load(&s->last_replay[v]) > latched[v])
@@ -840,7 +840,7 @@ static void settle(struct stress *s)
 static void check_accounts(struct stress *s, bool spurious_ok,
 			   const char *name)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 	uint64_t del = 0, lat = 0, drp = 0, ctl = 0, windows = 0, clears = 0;
 	uint64_t errors = 0, notifies;
 
@@ -901,7 +901,7 @@ static void check_accounts(struct stress *s, bool spurious_ok,
 		drp += x;
 		ctl += rep;
 	}
-	ck_assert_int_eq(libmsix_get_counters(s->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(s->dev, &c), 0);
 	ck_assert_uint_eq(c.delivered, del);
 	ck_assert_uint_eq(c.latched, lat);
 	ck_assert_uint_eq(c.dropped, drp);
@@ -952,9 +952,9 @@ static void check_accounts(struct stress *s, bool spurious_ok,
 
 static bool covered(struct stress *s)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
-	return libmsix_get_counters(s->dev, &c) == 0 && c.delivered &&
+	return libmsix_get_stats(s->dev, &c) == 0 && c.delivered &&
 	       c.latched && c.dropped && c.replayed &&
 	       atomic_load(&s->unblocks);
 }
@@ -1107,7 +1107,7 @@ static void focus_start(struct focus *f, uint32_t v, uint32_t nthreads,
 
 static void focus_stop(struct focus *f, pthread_t *th)
 {
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	atomic_store(&f->stop, true);
 	for (uint32_t i = 0; i < f->nthreads; i++)
@@ -1119,7 +1119,7 @@ static void focus_stop(struct focus *f, pthread_t *th)
 		      atomic_load(&f->bad_data));
 	ck_assert_uint_gt(atomic_load(&f->good), 0);
 	/* (b): every delivery is a notify's or a replay's, once. */
-	ck_assert_int_eq(libmsix_get_counters(f->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(f->dev, &c), 0);
 	ck_assert_uint_eq(atomic_load(&f->good),
 			  c.delivered + c.replayed + c.spurious_replays);
 	libmsix_dev_destroy(f->dev);
@@ -1221,7 +1221,7 @@ static void unmask_leaves_no_pending_behind(uint32_t be_flags)
 					 0);
 			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 12, 4, 0),
 					 0);
-			ck_assert_int_eq(libmsix_vector_info(f.dev, 0, &info),
+			ck_assert_int_eq(libmsix_get_vector_info(f.dev, 0, &info),
 					 0);
 			ck_assert_msg(!(info.live && info.pending),
 				      "pending left on a live vector after %llu unmasks",

@@ -766,8 +766,8 @@ START_TEST(test_api_rejects_bad_arguments)
 	struct libmsix_vfio_stats st;
 	struct libmsix_backend *be = libmsix_vfio_backend(vm->vf);
 
-	ck_assert_int_eq(libmsix_vfio_stats(NULL, &st), -EINVAL);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, NULL), -EINVAL);
+	ck_assert_int_eq(libmsix_vfio_get_stats(NULL, &st), -EINVAL);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, NULL), -EINVAL);
 	ck_assert_int_eq(libmsix_vfio_set_live_fd(vm->vf, 8, -1), -EINVAL);
 	ck_assert_int_eq(libmsix_vfio_set_live_fd(vm->vf, 0, -2), -EINVAL);
 	ck_assert_int_eq(libmsix_vfio_host_fd(vm->vf, 8), -EINVAL);
@@ -812,7 +812,7 @@ START_TEST(test_dynamic_lazy_one_set_irqs_per_unmask)
 	ck_assert(fk.on);
 	ck_assert_uint_eq(fake_triggers(), 0);
 	unmask_all(vm);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.set_irqs, 9);
 	ck_assert_uint_eq(st.vectors_set_up, 8);
 	ck_assert_uint_eq(st.reenables, 0);
@@ -851,7 +851,7 @@ START_TEST(test_dynamic_first_enable_avoids_allocating_prefix)
 		allocated += fk.allocated[v];
 	ck_assert_uint_eq(allocated, 2);
 	ck_assert_uint_eq(fake_triggers(), 1);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.enable_no_vec, 1);
 	ck_assert_uint_eq(st.vectors_set_up, 1);
 	check_kernel_matches_backend(vm);
@@ -866,7 +866,7 @@ START_TEST(test_noresize_lazy_reenables_per_growth)
 
 	vmm_bringup(vm);
 	unmask_all(vm);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	/* Enable edge (vector 0, fd -1), vector 0 inside that prefix, then
 	 * per growth one disable + one enable: 2N. */
 	ck_assert_uint_eq(st.set_irqs, 16);
@@ -898,7 +898,7 @@ static void enable_edge(bool noresize)
 	ck_assert_uint_eq(fake_triggers(), 0);
 	ck_assert_uint_eq(fk.calls, 1);
 	ck_assert_int_eq(fk.log[0].fds[0], -1);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert(st.msix_on);
 	ck_assert_uint_eq(st.enable_no_vec, 1);
 	ck_assert_uint_eq(st.host_vectors, 0);
@@ -916,7 +916,7 @@ static void enable_edge(bool noresize)
 	ck_assert_int_eq(vmm_vmask(vm, 3, true), 0);
 	ck_assert_int_eq(vmm_msgctl(vm, 0), 0);
 	ck_assert(!fk.on);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert(!st.msix_on);
 	/* Enable again with nothing unmasked: on again, no vector. */
 	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
@@ -965,7 +965,7 @@ START_TEST(test_noresize_preallocate_enables_once)
 	ck_assert_uint_eq(fk.log[0].count, 8);
 	ck_assert_uint_eq(fake_triggers(), 8);
 	unmask_all(vm);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.set_irqs, 9);
 	ck_assert_uint_eq(st.vectors_set_up, 16);
 	ck_assert_uint_eq(st.reenables, 0);
@@ -980,7 +980,7 @@ START_TEST(test_noresize_incremental_doubles)
 
 	vmm_bringup(vm);
 	unmask_all(vm);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	/* Prefixes 1, 2, 4, ..., 64: six growths after the first enable. */
 	ck_assert_uint_eq(st.reenables, 6);
 	ck_assert_uint_eq(fk.nvec, 64);
@@ -1065,7 +1065,7 @@ static void mask_latch_replay(bool noresize, enum libmsix_policy p)
 	ck_assert(!vmm_pba(vm, 3));
 	ck_assert_uint_eq(vmm_pump(vm), 0);
 	ck_assert_uint_eq(vm->delivered[3], 2);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.masked_irqs, 1);
 	ck_assert_uint_eq(st.live_irqs, 1);
 	vmm_free(vm);
@@ -1092,7 +1092,7 @@ START_TEST(test_process_mask_fd_latches)
 	vmm_bringup(vm);
 	fake_raise(2);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
-	ck_assert_int_eq(libmsix_vector_info(vm->dev, 2, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 2, &vi), 0);
 	ck_assert(vi.pending);
 	ck_assert_uint_eq(vm->delivered[2], 0);
 	ck_assert_int_eq(vmm_vmask(vm, 2, false), 0);
@@ -1144,7 +1144,7 @@ END_TEST
 START_TEST(test_noresize_growth_keeps_unprocessed_interrupts)
 {
 	struct vmm *vm = vmm_new(8, true, LIBMSIX_POLICY_LAZY);
-	struct libmsix_counters c;
+	struct libmsix_stats c;
 
 	vmm_bringup(vm);
 	for (uint32_t v = 0; v < 4; v++)
@@ -1152,7 +1152,7 @@ START_TEST(test_noresize_growth_keeps_unprocessed_interrupts)
 	for (uint32_t v = 0; v < 4; v++)
 		fake_raise(v);
 	ck_assert_int_eq(vmm_vmask(vm, 4, false), 0); /* disruptive growth */
-	ck_assert_int_eq(libmsix_get_counters(vm->dev, &c), 0);
+	ck_assert_int_eq(libmsix_get_stats(vm->dev, &c), 0);
 	ck_assert_uint_eq(c.disruptive_reenables, 4);
 	ck_assert_uint_eq(vmm_pump(vm), 4);
 	for (uint32_t v = 0; v < 4; v++)
@@ -1242,9 +1242,9 @@ static void bad_live_fd(bool noresize)
 	ck_assert_int_eq(libmsix_commit(vm->dev), -EINVAL);
 	ck_assert_int_eq(memcmp(before, fk.trig_num, sizeof(before)), 0);
 	check_kernel_matches_backend(vm);
-	ck_assert_int_eq(libmsix_vector_info(vm->dev, 3, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 3, &vi), 0);
 	ck_assert_uint_eq(vi.host & LIBMSIX_HOST_FAULT, LIBMSIX_HOST_FAULT);
-	ck_assert_int_eq(libmsix_vfio_stats(vm->vf, &st), 0);
+	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.rollbacks, 1);
 	ck_assert_uint_eq(st.rollback_failures, 0);
 	/* Interrupts on the old vectors still arrive. */
@@ -1423,7 +1423,7 @@ START_TEST(test_host_vector_exhaustion_leaves_host_clean)
 	/* With room again, a vector the guest unmasks goes live. */
 	fk.host_limit = 0;
 	ck_assert_int_eq(vmm_vmask(vm, 0, false), 0);
-	ck_assert_int_eq(libmsix_vector_info(vm->dev, 0, &vi), 0);
+	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 0, &vi), 0);
 	ck_assert(vi.live);
 	fake_raise(0);
 	ck_assert_uint_eq(vmm_pump(vm), 1);

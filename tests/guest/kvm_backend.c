@@ -64,15 +64,15 @@ static bool fire_expect(struct libmsix_kvm *k, uint32_t v)
 	return kvmvm_wait(&vm, (uint8_t)(BASE + v), before + 1, WAIT_MS);
 }
 
-static struct libmsix_kvm_counters kc(struct libmsix_kvm *k)
+static struct libmsix_kvm_stats kc(struct libmsix_kvm *k)
 {
-	struct libmsix_kvm_counters c;
+	struct libmsix_kvm_stats c;
 
-	REQUIRE(libmsix_kvm_get_counters(k, &c) == 0, "counters");
+	REQUIRE(libmsix_kvm_get_stats(k, &c) == 0, "counters");
 	return c;
 }
 
-static uint64_t ops(const struct libmsix_kvm_counters *c)
+static uint64_t ops(const struct libmsix_kvm_stats *c)
 {
 	return c->route_uploads + c->irqfd_assign + c->irqfd_deassign;
 }
@@ -83,8 +83,8 @@ int main(void)
 	struct libmsix_kvm_config dc = { .size = sizeof(dc) };
 	struct libmsix_kvm_vm *kvm;
 	struct libmsix_kvm *k, *kb;
-	struct libmsix_kvm_counters c0, c1;
-	struct libmsix_kvm_budget bu;
+	struct libmsix_kvm_stats c0, c1;
+	struct libmsix_kvm_vm_stats bu;
 	struct gdev g, gb;
 	int fds0, err, gsi;
 	uint32_t r0;
@@ -226,7 +226,7 @@ int main(void)
 
 	/* ---- The VMM's own route on the last GSI (4095 here), kept in
 	 * every upload; GSI 4096 does not exist. */
-	REQUIRE(libmsix_kvm_vm_budget(kvm, &bu) == 0, "budget");
+	REQUIRE(libmsix_kvm_vm_get_stats(kvm, &bu) == 0, "budget");
 	CHECK(bu.capacity == 4096, "capacity %u", bu.capacity);
 	{
 		struct kvm_irq_routing_entry e;
@@ -323,7 +323,7 @@ int main(void)
 
 		err = libmsix_kvm_vm_reserve(kvm, first, count);
 		CHECK(err == 0, "reserve [%u, +%u): %d", first, count, err);
-		REQUIRE(libmsix_kvm_vm_budget(kvm, &bu) == 0, "budget");
+		REQUIRE(libmsix_kvm_vm_get_stats(kvm, &bu) == 0, "budget");
 		CHECK(bu.available == 1, "available %u", bu.available);
 		REQUIRE(libmsix_kvm_create(kvm, &db, &kb) == 0, "device B");
 		REQUIRE(gdev_create(&gb, libmsix_kvm_backend(kb), 4,
@@ -354,7 +354,7 @@ int main(void)
 					 WAIT_MS), "B vector %u", v);
 		}
 		CHECK(fb == 3, "fallback vectors %u", fb);
-		REQUIRE(libmsix_kvm_vm_budget(kvm, &bu) == 0, "budget");
+		REQUIRE(libmsix_kvm_vm_get_stats(kvm, &bu) == 0, "budget");
 		printf("kvm_backend: budget: capacity %u, VMM %u GSIs/%u entries, "
 		       "reserved %u, demand %u, held %u, available %u, "
 		       "overcommit %u, exhausted %llu, fallbacks %llu, uploads %llu\n",
@@ -374,7 +374,7 @@ int main(void)
 	CHECK(c1.gsis == 0, "GSIs after destroy: %llu",
 	      (unsigned long long)c1.gsis);
 	libmsix_kvm_destroy(k);
-	REQUIRE(libmsix_kvm_vm_budget(kvm, &bu) == 0, "budget");
+	REQUIRE(libmsix_kvm_vm_get_stats(kvm, &bu) == 0, "budget");
 	CHECK(bu.held == 0, "VM GSIs held %u", bu.held);
 	libmsix_kvm_vm_destroy(kvm);
 	CHECK(atomic_load(&vm.oddities) == 0, "guest oddities");

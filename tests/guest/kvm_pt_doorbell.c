@@ -119,11 +119,11 @@ static void setup(struct setup *s, enum libmsix_policy policy,
 
 static void teardown(struct setup *s)
 {
-	struct libmsix_kvm_counters c;
+	struct libmsix_kvm_stats c;
 
 	gdev_destroy(&s->g);
 	libmsix_passthrough_destroy(s->pt);
-	REQUIRE(libmsix_kvm_get_counters(s->kvm, &c) == 0, "counters");
+	REQUIRE(libmsix_kvm_get_stats(s->kvm, &c) == 0, "counters");
 	CHECK(c.gsis == 0, "GSIs left: %llu", (unsigned long long)c.gsis);
 	libmsix_kvm_destroy(s->kvm);
 }
@@ -134,14 +134,14 @@ struct cost {
 
 static struct cost cost_now(struct setup *s)
 {
-	struct libmsix_kvm_counters kc;
+	struct libmsix_kvm_stats kc;
 	struct libmsix_vfio_stats vs;
-	struct libmsix_counters lc;
+	struct libmsix_stats lc;
 	struct cost c;
 
-	REQUIRE(libmsix_kvm_get_counters(s->kvm, &kc) == 0, "kvm counters");
-	REQUIRE(libmsix_vfio_stats(vf, &vs) == 0, "vfio stats");
-	REQUIRE(libmsix_get_counters(s->g.dev, &lc) == 0, "counters");
+	REQUIRE(libmsix_kvm_get_stats(s->kvm, &kc) == 0, "kvm counters");
+	REQUIRE(libmsix_vfio_get_stats(vf, &vs) == 0, "vfio stats");
+	REQUIRE(libmsix_get_stats(s->g.dev, &lc) == 0, "counters");
 	c.uploads = kc.route_uploads;
 	c.irqfds = kc.irqfd_assign + kc.irqfd_deassign;
 	c.set_irqs = vs.set_irqs;
@@ -161,7 +161,7 @@ static struct cost cost_diff(struct cost a, struct cost b)
 /* A Linux-style bring-up of @used vectors, then a doorbell per vector. */
 static void bringup(enum libmsix_policy policy, uint32_t used, bool noresize)
 {
-	struct libmsix_counters lc;
+	struct libmsix_stats lc;
 	struct setup s;
 	struct cost c0, c;
 	uint64_t lost = 0, t0;
@@ -189,7 +189,7 @@ static void bringup(enum libmsix_policy policy, uint32_t used, bool noresize)
 	}
 	t0 = kvmvm_now_ns() - t0;
 	c = cost_diff(c0, cost_now(&s));
-	REQUIRE(libmsix_get_counters(s.g.dev, &lc) == 0, "counters");
+	REQUIRE(libmsix_get_stats(s.g.dev, &lc) == 0, "counters");
 	printf("| %-5s | %-11s | %4u | %4u | %6llu | %6llu | %6llu | %7llu | %8llu | %5llu | %6llu | %7.1f | "
 	       "QEMU: %llu ioctls (%llu SET_IRQS), %llu request_irq |\n",
 	       kernel, libmsix_policy_name(policy), n_vectors, used,
@@ -234,7 +234,7 @@ static void bringup(enum libmsix_policy policy, uint32_t used, bool noresize)
 /* Masks with the auto strategy: exact PBA, one replay, nothing lost. */
 static void masking(uint32_t used)
 {
-	struct libmsix_passthrough_counters pc;
+	struct libmsix_passthrough_stats pc;
 	struct setup s;
 	struct cost c0, c;
 	uint32_t before;
@@ -308,7 +308,7 @@ static void masking(uint32_t used)
 	       (unsigned long long)c.set_irqs, (unsigned long long)c.irqfds,
 	       (unsigned long long)c.uploads);
 	CHECK(c.irqfds == 0 && c.uploads == 0, "Function Mask used KVM ops");
-	REQUIRE(libmsix_passthrough_get_counters(s.pt, &pc) == 0, "counters");
+	REQUIRE(libmsix_passthrough_get_stats(s.pt, &pc) == 0, "counters");
 	CHECK(pc.masks_irqfd == 0 && pc.masks_swap == used + 1,
 	      "masks: %llu by irqfd, %llu by swap",
 	      (unsigned long long)pc.masks_irqfd,
@@ -444,7 +444,7 @@ int main(int argc, char **argv)
 					    .flags = LIBMSIX_KVM_VM_X86_IRQCHIP,
 					    .log = on_log };
 	struct libmsix_vfio_info info;
-	struct libmsix_kvm_budget bu;
+	struct libmsix_kvm_vm_stats bu;
 	const char *dev = getenv("LIBMSIX_TEST_DEVICE");
 	static const enum libmsix_policy policies[] = {
 		LIBMSIX_POLICY_LAZY, LIBMSIX_POLICY_PREALLOCATE,
@@ -506,7 +506,7 @@ int main(int argc, char **argv)
 	masking(used);
 	measure(used < 64 ? used : 64);
 
-	REQUIRE(libmsix_kvm_vm_budget(table, &bu) == 0, "budget");
+	REQUIRE(libmsix_kvm_vm_get_stats(table, &bu) == 0, "budget");
 	CHECK(bu.held == 0, "GSIs held at the end: %u", bu.held);
 	libmsix_kvm_vm_destroy(table);
 	libmsix_vfio_close(vf);

@@ -67,7 +67,7 @@ static void live_then_burst(const char *dev, int fds0)
 	for (uint32_t v = 100; v < 400; v++)
 		mvmm_set_mask(&m, v, false);
 	err = libmsix_commit(m.dev);
-	libmsix_vfio_stats(m.vfio, &st);
+	libmsix_vfio_get_stats(m.vfio, &st);
 	printf("   burst of 300: commit %d, SET_IRQS %llu (%llu failed), rollbacks %llu\n",
 	       err, (unsigned long long)st.set_irqs,
 	       (unsigned long long)st.set_irqs_failed,
@@ -83,7 +83,7 @@ static void live_then_burst(const char *dev, int fds0)
 	if (!m.info.live_resize)
 		CHECK(host_msi_irqs(dev) == msi, "NORESIZE: the old prefix is back (%d)",
 		      host_msi_irqs(dev));
-	libmsix_vector_info(m.dev, 250, &vi);
+	libmsix_get_vector_info(m.dev, 250, &vi);
 	CHECK(!vi.live && (vi.host & LIBMSIX_HOST_FAULT), "vector 250 blocked with a fault");
 	if (m.doorbell) {
 		for (uint32_t v = 0; v < 100; v += 9) {
@@ -120,7 +120,7 @@ static void prealloc_all(const char *dev, int fds0)
 	}
 	libmsix_vfio_set_bus_master(m.vfio, true);
 	err = mvmm_set_msgctl(&m, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
-	libmsix_vfio_stats(m.vfio, &st);
+	libmsix_vfio_get_stats(m.vfio, &st);
 	printf("   preallocate all %u: enable %d, SET_IRQS %llu (%llu failed)\n", m.n,
 	       err, (unsigned long long)st.set_irqs,
 	       (unsigned long long)st.set_irqs_failed);

@@ -284,12 +284,12 @@ static void bad_live_fd(const char *dev, int fds0)
 	CHECK(na == nb && memcmp(before, after, (size_t)nb * sizeof(*before)) == 0,
 	      "the kernel holds exactly the triggers it held before (%d, %d before)",
 	      na, nb);
-	libmsix_vfio_stats(m.vfio, &st);
+	libmsix_vfio_get_stats(m.vfio, &st);
 	CHECK(st.rollbacks == 1 && st.rollback_failures == 0,
 	      "one rollback, undone cleanly (%llu, %llu failed)",
 	      (unsigned long long)st.rollbacks,
 	      (unsigned long long)st.rollback_failures);
-	libmsix_vector_info(m.dev, 3, &vi);
+	libmsix_get_vector_info(m.dev, 3, &vi);
 	CHECK(!vi.live && (vi.host & LIBMSIX_HOST_FAULT),
 	      "vector 3 stays blocked with a fault");
 	if (m.doorbell) {

@@ -135,7 +135,7 @@ int main(void)
 	/* 4. The backend: the guest unmasks only vector 5. */
 	err = mvmm_set_mask(&m, 5, false);
 	CHECK(err == 0, "unmask 5: %d", err);
-	libmsix_vfio_stats(m.vfio, &st);
+	libmsix_vfio_get_stats(m.vfio, &st);
 	printf("   backend, lazy, only vector 5 unmasked: %llu SET_IRQS, %d host vectors, %d triggers\n",
 	       (unsigned long long)st.set_irqs, host_msi_irqs(dev),
 	       host_vfio_triggers(dev, NULL, 0));
