@@ -87,13 +87,19 @@ struct libmsix_vfio;
  * @vector: 0..N-1.
  * @msg:    the message currently in the vector's virtual table entry.
  *
+ * Return: 0 once the message is on its way; -errno when it cannot be sent
+ * now: libmsix then latches the vector's pending bit (the guest sees it in
+ * the PBA and the message is replayed at the next unmask) and counts
+ * libmsix_stats.deliver_errors. The same convention as
+ * libmsix_ims_deliver_fn and libmsix_backend_ops.deliver.
+ *
  * Context: called from libmsix_notify(): from libmsix_vfio_process() on the
  * VMM's polling thread, and from the guest access that unmasks a vector
  * (replay of a pending bit). Must be thread-safe and must not call into
  * libmsix for the same device.
  */
-typedef void (*libmsix_vfio_deliver_fn)(void *opaque, uint32_t vector,
-					const struct libmsix_msg *msg);
+typedef int (*libmsix_vfio_deliver_fn)(void *opaque, uint32_t vector,
+				       const struct libmsix_msg *msg);
 
 /**
  * struct libmsix_vfio_opts - how to open a VFIO device.

@@ -595,8 +595,7 @@ static int op_deliver(struct libmsix_backend *be, uint32_t vector,
 
 	if (!vf->opts.deliver)
 		return -EOPNOTSUPP;
-	vf->opts.deliver(vf->opts.opaque, vector, msg);
-	return 0;
+	return vf->opts.deliver(vf->opts.opaque, vector, msg);
 }
 
 /*

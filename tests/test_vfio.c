@@ -405,14 +405,18 @@ struct vmm {
 	char log[512];		/* the last message */
 	char all[4096];		/* every message, truncated */
 	unsigned logs;
+	int deliver_err;	/* what vmm_deliver returns (0: delivers) */
 };
 
-static void vmm_deliver(void *opaque, uint32_t v, const struct libmsix_msg *m)
+static int vmm_deliver(void *opaque, uint32_t v, const struct libmsix_msg *m)
 {
 	struct vmm *vm = opaque;
 
+	if (vm->deliver_err)
+		return vm->deliver_err;
 	vm->delivered[v]++;
 	vm->last[v] = *m;
+	return 0;
 }
 
 static void vmm_log(void *opaque, int level, const char *msg)
@@ -1101,6 +1105,34 @@ START_TEST(test_process_mask_fd_latches)
 }
 END_TEST
 
+/* A deliver callback that fails leaves the interrupt pending, not lost. */
+START_TEST(test_deliver_failure_latches)
+{
+	struct vmm *vm = vmm_new(4, false, LIBMSIX_POLICY_PREALLOCATE);
+	struct libmsix_vector_info vi;
+	struct libmsix_stats c;
+
+	vmm_bringup(vm);
+	unmask_all(vm);
+	vm->deliver_err = -EAGAIN;
+	fake_raise(1);
+	ck_assert_uint_eq(vmm_pump(vm), 1);
+	ck_assert_uint_eq(vm->delivered[1], 0);
+	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 1, &vi), 0);
+	ck_assert(vi.pending);
+	ck_assert_int_eq(libmsix_get_stats(vm->dev, &c), 0);
+	ck_assert_uint_eq(c.deliver_errors, 1);
+	/* The sink works again: the next unmask replays the latched one. */
+	vm->deliver_err = 0;
+	ck_assert_int_eq(vmm_vmask(vm, 1, true), 0);
+	ck_assert_int_eq(vmm_vmask(vm, 1, false), 0);
+	ck_assert_uint_eq(vm->delivered[1], 1);
+	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 1, &vi), 0);
+	ck_assert(!vi.pending);
+	vmm_free(vm);
+}
+END_TEST
+
 /*
  * An interrupt that reached the live eventfd just before the guest masked
  * the vector, not yet processed: it latches (the vector is masked now) and
@@ -1520,6 +1552,7 @@ static Suite *vfio_suite(void)
 	tcase_add_test(tc, test_mask_latches_and_unmask_replays_once_dynamic);
 	tcase_add_test(tc, test_mask_latches_and_unmask_replays_once_noresize);
 	tcase_add_test(tc, test_process_mask_fd_latches);
+	tcase_add_test(tc, test_deliver_failure_latches);
 	tcase_add_test(tc, test_unprocessed_live_interrupt_latches_at_mask);
 	tcase_add_test(tc, test_raise_before_host_vector_arrives_once);
 	tcase_add_test(tc, test_noresize_growth_keeps_unprocessed_interrupts);

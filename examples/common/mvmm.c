@@ -23,17 +23,18 @@ static void log_cb(void *opaque, int level, const char *msg)
 		msg);
 }
 
-static void deliver_cb(void *opaque, uint32_t v, const struct libmsix_msg *msg)
+static int deliver_cb(void *opaque, uint32_t v, const struct libmsix_msg *msg)
 {
 	struct mvmm *m = opaque;
 
 	if (v >= m->n)
-		return;
+		return 0;
 	m->delivered[v]++;
 	m->last[v] = *msg;
 	m->deliveries++;
 	if (m->in_process >= 0 && (uint32_t)m->in_process != v)
 		m->wrong_fd++;
+	return 0;
 }
 
 int mvmm_region_read(struct mvmm *m, uint64_t offset, void *buf, size_t len)
