@@ -108,11 +108,13 @@ LIBMSIX_EXPORT int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg
 					 struct libmsix_kvm_vm **out);
 
 /**
- * libmsix_kvm_vm_destroy() - free the table. Every libmsix_kvm of the VM
- * must be destroyed first; otherwise this logs an error and frees nothing.
- * Routes stay in KVM as last uploaded. NULL is allowed.
+ * libmsix_kvm_vm_destroy() - free the table. Routes stay in KVM as last
+ * uploaded. NULL is allowed.
+ * Return: 0; -EBUSY while a libmsix_kvm of the VM still uses it (nothing
+ * freed: destroy the devices first), as libmsix_ims_store_destroy().
+ * Context: any thread.
  */
-LIBMSIX_EXPORT void libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm);
+LIBMSIX_EXPORT int libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm);
 
 /**
  * libmsix_kvm_vm_reserve() - GSIs [@first, @first + @count) become the

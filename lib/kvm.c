@@ -862,17 +862,19 @@ fail:
 	return r;
 }
 
-void libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm)
+int libmsix_kvm_vm_destroy(struct libmsix_kvm_vm *vm)
 {
 	if (!vm)
-		return;
+		return 0;
+	pthread_mutex_lock(&vm->lock);
 	if (vm->devs) {
-		vm_log(vm, LOG_ERR,
-		       "libmsix-kvm: VM destroyed with devices attached; not freed");
-		return;
+		pthread_mutex_unlock(&vm->lock);
+		return -EBUSY;
 	}
+	pthread_mutex_unlock(&vm->lock);
 	pthread_mutex_destroy(&vm->lock);
 	vm_free(vm);
+	return 0;
 }
 
 int libmsix_kvm_vm_reserve(struct libmsix_kvm_vm *vm, uint32_t first,

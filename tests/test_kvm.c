@@ -299,7 +299,7 @@ static void kt_free(struct kt *kt)
 	libmsix_kvm_destroy(kt->k);
 	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
 	ck_assert_uint_eq(b.held, 0);
-	libmsix_kvm_vm_destroy(kt->vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(kt->vm), 0);
 	ck_assert_uint_eq(kt->f->violations, 0);
 	ck_assert_uint_eq(kt->f->nr_irqfds, 0);
 	ck_assert_int_eq(open_fds(), kt->fds_before);
@@ -340,7 +340,7 @@ START_TEST(test_vm_create_reads_capacity)
 	/* 40 entries for 24 GSIs: the entry limit is the one that binds. */
 	ck_assert_uint_eq(b.available, 4096 - 40);
 	ck_assert_uint_eq(f->uploads, 0);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -390,7 +390,7 @@ START_TEST(test_vm_max_routes_limits_capacity)
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
 	ck_assert_int_eq(libmsix_kvm_vm_get_stats(vm, &b), 0);
 	ck_assert_uint_eq(b.capacity, 64);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -462,7 +462,7 @@ START_TEST(test_create_budget_zero_rejected)
 	kc.flags = 0x100;
 	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
 	ck_assert_ptr_null(k);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -496,7 +496,7 @@ START_TEST(test_create_reserve_beyond_table_enospc)
 	libmsix_kvm_destroy(b);
 	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 200, 17), 0);
 	libmsix_kvm_destroy(a);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -522,7 +522,7 @@ START_TEST(test_table_full_of_vmm_routes_enospc)
 	ck_assert_uint_eq(b.available, 0);
 	ck_assert_uint_eq(b.overcommit, 4);
 	libmsix_kvm_destroy(k);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -530,9 +530,16 @@ END_TEST
 START_TEST(test_vm_destroy_with_devices_refused)
 {
 	struct kt *kt = kt_new(2, LIBMSIX_KVM_F_IRQFD, 2);
+	struct libmsix_kvm_vm_stats b;
 
-	libmsix_kvm_vm_destroy(kt->vm); /* logs, frees nothing */
-	kt_free(kt);
+	/* Refused, nothing freed: the VM and its device still work. */
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(kt->vm), -EBUSY);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_int_ge(libmsix_kvm_vector_gsi(kt->k, 1), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.held, 1);
+	kt_free(kt); /* then destroying it succeeds */
 }
 END_TEST
 
@@ -862,7 +869,7 @@ START_TEST(test_out_of_range_gsi_rejected_by_kvm)
 	e.gsi = 4096;
 	ck_assert_int_eq(libmsix_kvm_vm_set_routes(vm, &e, 1), -EINVAL);
 	ck_assert_uint_eq(f->uploads, 1);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST
@@ -935,7 +942,7 @@ static void pair_free(struct pair *p)
 	libmsix_kvm_destroy(p->b.k);
 	if (p->ka)
 		libmsix_kvm_destroy(p->ka);
-	libmsix_kvm_vm_destroy(p->vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(p->vm), 0);
 	ck_assert_uint_eq(p->f->violations, 0);
 	ck_assert_uint_eq(p->f->nr_irqfds, 0);
 	ck_assert_int_eq(open_fds(), p->b.fds_before);
@@ -1080,7 +1087,7 @@ START_TEST(test_budget_reports_demand_versus_reserve)
 	ck_assert_uint_eq(b.overcommit, 3 * 2048 - (4096 - 40));
 	for (int i = 0; i < 3; i++)
 		libmsix_kvm_destroy(k[i]);
-	libmsix_kvm_vm_destroy(vm);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
 }
 END_TEST

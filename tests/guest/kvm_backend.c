@@ -376,7 +376,7 @@ int main(void)
 	libmsix_kvm_destroy(k);
 	REQUIRE(libmsix_kvm_vm_get_stats(kvm, &bu) == 0, "budget");
 	CHECK(bu.held == 0, "VM GSIs held %u", bu.held);
-	libmsix_kvm_vm_destroy(kvm);
+	CHECK(libmsix_kvm_vm_destroy(kvm) == 0, "VM table destroy");
 	CHECK(atomic_load(&vm.oddities) == 0, "guest oddities");
 	CHECK(!atomic_load(&vm.dead), "vCPU died: %s", vm.error);
 	kvmvm_destroy(&vm);

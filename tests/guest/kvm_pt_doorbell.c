@@ -508,7 +508,7 @@ int main(int argc, char **argv)
 
 	REQUIRE(libmsix_kvm_vm_get_stats(table, &bu) == 0, "budget");
 	CHECK(bu.held == 0, "GSIs held at the end: %u", bu.held);
-	libmsix_kvm_vm_destroy(table);
+	CHECK(libmsix_kvm_vm_destroy(table) == 0, "VM table destroy");
 	libmsix_vfio_close(vf);
 	CHECK(atomic_load(&vm.oddities) == 0, "guest oddities");
 	CHECK(!atomic_load(&vm.dead), "vCPU died: %s", vm.error);
