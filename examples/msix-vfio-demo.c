@@ -494,7 +494,7 @@ static void print_table(const char *addr, const struct run *runs, int nr,
 	       "replays after a NORESIZE re-enable (a spurious interrupt is allowed, a lost one is not).\n"
 	       "device dropped: interrupts the device dropped while MSI-X was off for a re-enable, each\n"
 	       "covered by such a replay. lost: a raised interrupt never followed by a message.\n");
-	printf("QEMU's algorithm for the same bring-up (reference-anchors b.2, VFIO ioctls only):\n"
+	printf("QEMU's algorithm for the same bring-up (hw/vfio/pci.c, VFIO ioctls only):\n"
 	       "  dynamic: %" PRIu64 " SET_IRQS, %" PRIu64 " request_irq;"
 	       " NORESIZE: %" PRIu64 " SET_IRQS, %" PRIu64 " request_irq, %" PRIu64
 	       " MSI-X off/on cycles\n",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Spec conformance: one test per rule R1..R42 of
- * reference-msix-rules-and-security.md (PCIe Base 6.0 §6.1.4, §7.7.2), each
+ * Spec conformance: one test per rule R1..R42 of docs/rules.md
+ * (PCIe Base 6.0 §6.1.4, §7.7.2), each
  * driving the public API the way a VMM's config and MMIO handlers and a
  * device model would, and judging only what a guest or the host could
  * observe: capability, table and PBA read-backs, and the recording backend's

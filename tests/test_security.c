@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One test per bug class of the MSI-X security history (Part 2 of
- * reference-msix-rules-and-security.md, V1..V25), named after it, each
- * driving libmsix the way the original bug was triggered and checking that
- * it cannot happen here. The exhaustive sweeps behind several of them are
+ * One test per bug class of the MSI-X security history (V1..V25, "Security
+ * bug classes" in docs/rules.md), named after it, each driving libmsix the
+ * way the original bug was triggered and checking that it cannot happen
+ * here. The exhaustive sweeps behind several of them are
  * test_access_matrix.c (R25/R29), test_config_matrix.c (R1-R8) and
  * test_faults.c (V5); the thread races of V23 are test_threads.c.
  *
