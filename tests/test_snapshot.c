@@ -95,6 +95,36 @@ START_TEST(test_snapshot_restore_is_one_commit)
 }
 END_TEST
 
+/*
+ * A restore with nothing for the host to do (Enable on, every vector masked,
+ * a live-resize backend, so the auto policy allocates at first unmask)
+ * stages nothing and so makes no backend op and no commit; the first unmask
+ * afterwards is an ordinary one-commit bring-up.
+ */
+START_TEST(test_snapshot_restore_with_nothing_live_makes_no_commit)
+{
+	struct tdev src = tdev_new(64), dst = tdev_new(64);
+	size_t len;
+	void *blob;
+
+	linux_bringup(&src);
+	ck_assert_int_eq(libmsix_notify(src.dev, 9), LIBMSIX_LATCHED);
+	blob = save(&src, &len);
+	libmsix_recorder_clear(dst.rec);
+	ck_assert_int_eq(libmsix_load(dst.dev, blob, len), 0);
+	ck_assert_uint_eq(libmsix_recorder_count(dst.rec), 0);
+	ck_assert(libmsix_enabled(dst.dev));
+	ck_assert(pba_bit(&dst, 9));
+	ck_assert_int_eq(set_vmask(&dst, 9, false), 0);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(dst.rec, LIBMSIX_REC_COMMIT), 1);
+	ck_assert_uint_eq(deliveries_of(&dst, 9), 1);
+	ck_assert(!pba_bit(&dst, 9));
+	free(blob);
+	tdev_free(&src);
+	tdev_free(&dst);
+}
+END_TEST
+
 /* Load @blob into a used, configured device: must fail and change nothing. */
 static void expect_rejected(struct tdev *t, const uint8_t *blob, size_t len)
 {
@@ -221,6 +251,7 @@ static Suite *snapshot_suite(void)
 
 	tcase_add_test(tc, test_snapshot_round_trip_replays_pending_once);
 	tcase_add_test(tc, test_snapshot_restore_is_one_commit);
+	tcase_add_test(tc, test_snapshot_restore_with_nothing_live_makes_no_commit);
 	tcase_add_test(tc, test_snapshot_malformed_blobs_change_nothing);
 	tcase_add_test(tc, test_snapshot_random_mutations_never_crash);
 	tcase_add_test(tc, test_snapshot_bad_arguments);
