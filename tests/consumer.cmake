@@ -20,8 +20,10 @@ set(LIBMSIX_CONSUMER_ARGS
 
 add_test(NAME consumer_install
   COMMAND ${LIBMSIX_CONSUMER_RUN} install ${LIBMSIX_CONSUMER_ARGS})
+# RUN_SERIAL: it checks that the install writes nothing into the build tree,
+# which no other test may be writing meanwhile.
 set_tests_properties(consumer_install PROPERTIES
-  FIXTURES_SETUP libmsix_installed LABELS consumer)
+  FIXTURES_SETUP libmsix_installed LABELS consumer RUN_SERIAL TRUE)
 foreach(step pkgconfig cmake headers cxx)
   add_test(NAME consumer_${step}
     COMMAND ${LIBMSIX_CONSUMER_RUN} ${step} ${LIBMSIX_CONSUMER_ARGS})

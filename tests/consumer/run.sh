@@ -5,6 +5,7 @@
 # outside the tree, as a VMM's build would. One step per CTest test:
 #
 #   install    cmake --build (the library targets) + cmake --install --prefix
+#              with the build tree read-only (install_manifest.txt aside)
 #   pkgconfig  consumer.c built with `pkg-config --cflags --libs libmsix`, run
 #   cmake      tests/consumer/ built with find_package(libmsix), run (shared
 #              and static)
@@ -70,7 +71,46 @@ install)
 	rm -rf "$prefix"
 	# The tests depend on the library being built and current.
 	"$cmake" --build "$build" --target msix msix_static
-	"$cmake" --install "$build" --prefix "$prefix"
+	mkdir -p "$prefix"
+	# The install must not write into the build tree: a packager may build
+	# as one user and install from a read-only tree. The one exception is
+	# CMake's own install_manifest.txt, which every CMake writes there: it
+	# stays writable. Read-only through a private bind mount when root
+	# (chmod does not stop root), through chmod otherwise; without either,
+	# only the check below (this test runs serially, so nothing else writes).
+	manifest=$build/install_manifest.txt
+	: >"$manifest"
+	stamp=$work/install.stamp
+	touch "$stamp"
+	sleep 1 # whole-second timestamps on some file systems
+	if ((EUID != 0)); then
+		how="chmod -R a-w"
+		chmod -R a-w "$build"
+		chmod u+w "$manifest"
+		chmod -R u+w "$prefix"
+		rc=0
+		"$cmake" --install "$build" --prefix "$prefix" || rc=$?
+		chmod -R u+w "$build"
+		((rc == 0)) || fail "cmake --install failed with the build tree read-only ($how)"
+	elif unshare -m true 2>/dev/null; then
+		how="a read-only bind mount"
+		# The prefix and the manifest are bound first, so the recursive
+		# bind of the tree carries them, and stay writable.
+		unshare -m bash -c 'set -e
+			mount --bind "$2" "$2"
+			mount --bind "$3" "$3"
+			mount --rbind "$1" "$1"
+			mount -o remount,bind,ro "$1"
+			exec "$4" --install "$1" --prefix "$2"' _ "$build" "$prefix" "$manifest" "$cmake" ||
+			fail "cmake --install failed with the build tree read-only ($how)"
+	else
+		how="no way to make it read-only here (root without mount namespaces): checked after"
+		"$cmake" --install "$build" --prefix "$prefix"
+	fi
+	written=$(find "$build" \( -path "$prefix" -o -path "$build/Testing" \) -prune -o \
+		-newer "$stamp" ! -path "$manifest" ! -path "$stamp" -print)
+	[[ -z $written ]] || fail "cmake --install wrote into the build tree: $written"
+	rm -f "$stamp"
 	for f in "$libdir/libmsix.so.0" "$libdir/libmsix.so" "$libdir/libmsix.a" \
 		"$libdir/pkgconfig/libmsix.pc" "$libdir/cmake/libmsix/libmsix-config.cmake" \
 		"$libdir/cmake/libmsix/libmsix-config-version.cmake"; do
@@ -81,7 +121,7 @@ install)
 			cmp -s "$h" "$prefix/include/${h##*/}" || fail "include/${h##*/} is not installed as is"
 		done
 	fi
-	ok "installed into $prefix"
+	ok "installed into $prefix from a build tree kept read-only ($how)"
 	;;
 
 pkgconfig)
