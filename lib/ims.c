@@ -199,16 +199,17 @@ static int transition(struct libmsix_ims_store *st, uint32_t s,
 		HW_OP(st->hw, pending);
 	struct libmsix_ims_entry now = st->cur[s], e;
 	bool was_masked = now.masked;
-	int err;
 
 	if (!same_msg(&now, t)) {
+		int err;
+
 		if (!now.masked) {
+			/* mask before the message changes under it */
 			e = now;
 			e.masked = true;
 			err = hw_write(st, s, &e);
 			if (err)
 				return err;
-			now = e;
 		}
 		e = *t;
 		e.masked = true;
@@ -347,7 +348,6 @@ static int vec_op(struct libmsix_backend *be, uint32_t v,
 {
 	struct libmsix_ims *ims = to_ims(be);
 	struct libmsix_ims_store *st = ims->store;
-	struct ivec *iv;
 	int err = 0;
 
 	if (v >= ims->n)
@@ -356,7 +356,8 @@ static int vec_op(struct libmsix_backend *be, uint32_t v,
 	if ((staged_fl(ims, v) & need) != need) {
 		err = -EINVAL; /* contract: order alloc, route, unmask */
 	} else {
-		iv = stage(ims, v);
+		struct ivec *iv = stage(ims, v);
+
 		iv->st_fl = (uint8_t)((iv->st_fl | set) & ~clear);
 		if (msg)
 			iv->st_msg = *msg;
@@ -526,7 +527,6 @@ static int ims_deliver(struct libmsix_backend *be, uint32_t v,
 	struct libmsix_ims_store *st = ims->store;
 	int (*fire)(struct libmsix_ims_hw *, uint32_t) = HW_OP(st->hw, fire);
 	struct ivec *iv;
-	int err;
 
 	if (v >= ims->n)
 		return -EINVAL;
@@ -534,7 +534,8 @@ static int ims_deliver(struct libmsix_backend *be, uint32_t v,
 	pthread_mutex_lock(&st->lock);
 	iv->owed = false; /* this message is the one owed */
 	if (!iv->emulated && iv->slot >= 0 && fire) {
-		err = fire(st->hw, (uint32_t)iv->slot);
+		int err = fire(st->hw, (uint32_t)iv->slot);
+
 		pthread_mutex_unlock(&st->lock);
 		return err < 0 ? err : 0;
 	}

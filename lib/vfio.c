@@ -236,7 +236,6 @@ static void kernel_off(struct libmsix_vfio *vf)
 static int k_disable(struct libmsix_vfio *vf)
 {
 	struct vfio_irq_set *s = vf->irq_set;
-	int err = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->argsz = sizeof(*s);
@@ -244,7 +243,8 @@ static int k_disable(struct libmsix_vfio *vf)
 	s->index = VFIO_PCI_MSIX_IRQ_INDEX;
 	vf->st.set_irqs++;
 	if (ioctl(vf->device_fd, VFIO_DEVICE_SET_IRQS, s) < 0) {
-		err = -errno;
+		int err = -errno;
+
 		vf->st.set_irqs_failed++;
 		return err;
 	}
@@ -268,7 +268,6 @@ static int k_set(struct libmsix_vfio *vf, uint32_t start, uint32_t count,
 	struct vfio_irq_set *s = vf->irq_set;
 	size_t bytes = sizeof(*s) + (size_t)count * sizeof(int);
 	bool enabling = !vf->k_on;
-	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->argsz = (uint32_t)bytes;
@@ -279,7 +278,8 @@ static int k_set(struct libmsix_vfio *vf, uint32_t start, uint32_t count,
 	memcpy(s->data, fds, (size_t)count * sizeof(int));
 	vf->st.set_irqs++;
 	if (ioctl(vf->device_fd, VFIO_DEVICE_SET_IRQS, s) < 0) {
-		err = -errno;
+		int err = -errno;
+
 		vf->st.set_irqs_failed++;
 		if (enabling) {
 			kernel_off(vf);
@@ -770,7 +770,7 @@ static int init_device(struct libmsix_vfio *vf)
 	struct vfio_irq_info ii = { .argsz = sizeof(ii),
 				    .index = VFIO_PCI_MSIX_IRQ_INDEX };
 	struct vfio_region_info ri;
-	uint8_t pos, hdr;
+	uint8_t pos = 0, hdr;
 	int err;
 
 	if (ioctl(vf->device_fd, VFIO_DEVICE_GET_INFO, &di) < 0) {
@@ -985,7 +985,7 @@ static void bound_driver(const char *address, char *buf, size_t len)
 static int open_group(struct libmsix_vfio *vf, const char *address)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
-	char path[PATH_MAX], link[PATH_MAX], drv[96], group[16];
+	char path[PATH_MAX], link[PATH_MAX], group[16];
 	const char *base;
 	ssize_t n;
 	int err, api;
@@ -1032,6 +1032,8 @@ static int open_group(struct libmsix_vfio *vf, const char *address)
 	if (vf->group_fd < 0) {
 		err = -errno;
 		if (err == -ENOENT) {
+			char drv[96];
+
 			bound_driver(address, drv, sizeof(drv));
 			OPEN_FAIL(vf, -ENODEV,
 				  "%s does not exist: the device is not bound to vfio-pci (it has %s)",
