@@ -15,6 +15,8 @@ set -euo pipefail
 # guest/run-in-guest.sh boots and packs.
 PACKAGES=(cmake make gcc g++ libc6-dev binutils pkg-config check libsubunit-dev
 	libbsd-dev valgrind qemu-system-x86 busybox-static cpio xz-utils zstd)
+# scripts/lint.sh's static analysers.
+PACKAGES+=(cppcheck shellcheck)
 
 me=install-deps
 say() { printf '%s: %s\n' "$me" "$*"; }

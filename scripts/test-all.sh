@@ -7,11 +7,13 @@
 #   1. installs what the build and the tests need (scripts/install-deps.sh:
 #      apt-get as root; a no-op when everything is present, so reruns are
 #      fast);
-#   2. runs the CMake workflows default (Debug, -Werror: unit tests, Valgrind
+#   2. runs scripts/lint.sh (cppcheck on lib/, shellcheck on every shell
+#      script): any finding fails;
+#   3. runs the CMake workflows default (Debug, -Werror: unit tests, Valgrind
 #      memcheck, linkage, consumer builds), asan (ASan + UBSan) and tsan
 #      (ThreadSanitizer), each in build/<preset>;
-#   3. runs the guest tests (CTest label "guest") in build/default;
-#   4. prints a summary and exits 1 if anything failed, 0 otherwise.
+#   4. runs the guest tests (CTest label "guest") in build/default;
+#   5. prints a summary and exits 1 if anything failed, 0 otherwise.
 #
 # Logs: build/ci-logs/<step>.log. Environment knobs are listed under
 # "Policy" below.
@@ -81,7 +83,18 @@ else
 	record packages FAIL $((SECONDS - t0)) "see build/ci-logs/packages.log"
 fi
 
-# ------------------------------------------------------------- 2. workflows
+# ------------------------------------------------------------------ 2. lint
+banner "lint (scripts/lint.sh)"
+t0=$SECONDS
+rc=0
+scripts/lint.sh 2>&1 </dev/null | tee "$logs/lint.log" || rc=$?
+if ((rc == 0)); then
+	record lint PASS $((SECONDS - t0)) "cppcheck lib/, shellcheck scripts: no findings"
+else
+	record lint FAIL $((SECONDS - t0)) "see build/ci-logs/lint.log"
+fi
+
+# ------------------------------------------------------------- 3. workflows
 for wf in "${WORKFLOWS[@]}"; do
 	banner "workflow $wf"
 	t0=$SECONDS
@@ -104,7 +117,7 @@ for wf in "${WORKFLOWS[@]}"; do
 	fi
 done
 
-# ----------------------------------------------------------------- 3. guest
+# ----------------------------------------------------------------- 4. guest
 banner "guest tests (ctest -L guest in build/default)"
 t0=$SECONDS
 glog=$logs/guest.log
@@ -149,7 +162,7 @@ EOF
 	fi
 fi
 
-# --------------------------------------------------------------- 4. summary
+# --------------------------------------------------------------- 5. summary
 total=$((SECONDS - t_all))
 banner "libmsix test-all summary"
 printf '%-9s %-5s %6s  %s\n' step result time detail
