@@ -64,7 +64,7 @@ static const struct libmsix_backend_ops null_ops = {
 
 static struct libmsix_backend null_be = {
 	.ops = &null_ops,
-	.flags = LIBMSIX_BE_LIVE_RESIZE,
+	.flags = 0, /* resizes live */
 };
 
 /* A null backend that also has mask and unmask ops: every mask or unmask
@@ -86,7 +86,7 @@ static const struct libmsix_backend_ops null_masking_ops = {
 
 static struct libmsix_backend null_masking_be = {
 	.ops = &null_masking_ops,
-	.flags = LIBMSIX_BE_LIVE_RESIZE,
+	.flags = 0, /* resizes live */
 };
 
 static uint32_t pba_offset(uint32_t n)

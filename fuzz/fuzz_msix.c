@@ -194,7 +194,7 @@ static int setup(struct fz *f, struct input *in)
 	uint8_t g = get8(in), p = get8(in), l = get8(in);
 	uint32_t n = n_choices[g & 15], tlen, plen, budget;
 	static const uint32_t budgets[8] = { 0, 0, 0, 0, 1, 2, 5, 64 };
-	uint32_t be_flags = (p & 4) ? 0 : LIBMSIX_BE_LIVE_RESIZE;
+	uint32_t be_flags = (p & 4) ? LIBMSIX_BE_NORESIZE : 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.size = sizeof(cfg);

@@ -42,8 +42,9 @@
  *
  * Host vectors. Without VFIO_IRQ_INFO_NORESIZE (dynamic MSI-X, Linux >= 6.5
  * on irq domains that support it) vectors are added and removed one at a
- * time while others stay live; the backend then sets LIBMSIX_BE_LIVE_RESIZE
- * and the engine's "auto" policy allocates lazily. With NORESIZE the only
+ * time while others stay live; the backend's flags are then 0 and the
+ * engine's "auto" policy allocates lazily. With NORESIZE (the backend sets
+ * LIBMSIX_BE_NORESIZE) the only
  * way to grow is to disable MSI-X and enable it again with more vectors
  * (the engine's prefix growth); the backend does that as one disable plus
  * one SET_IRQS over the whole new prefix.
@@ -162,7 +163,7 @@ LIBMSIX_EXPORT int libmsix_vfio_open(const char *address,
  *
  * Reads VFIO_DEVICE_GET_INFO, the config region, VFIO_DEVICE_GET_IRQ_INFO
  * of the MSI-X index (count becomes the backend's max_vectors; without
- * VFIO_IRQ_INFO_NORESIZE it sets LIBMSIX_BE_LIVE_RESIZE), the MSI-X
+ * VFIO_IRQ_INFO_NORESIZE it sets LIBMSIX_BE_NORESIZE), the MSI-X
  * capability (walking the capability list) and the BAR regions.
  * The device must have MSI-X off at the host (no SET_IRQS on the MSI-X index
  * issued by anyone else), since the backend tracks what the kernel holds.

@@ -163,18 +163,33 @@ struct libmsix_backend_ops {
 	int (*enable)(struct libmsix_backend *be, bool on);
 };
 
-/** The backend can add or remove one host vector while others stay live. */
-#define LIBMSIX_BE_LIVE_RESIZE (1u << 0)
+/**
+ * LIBMSIX_BE_NORESIZE - the backend cannot add or remove one host vector
+ * while others stay live (VFIO_IRQ_INFO_NORESIZE, Linux < 6.5): its host
+ * vectors are always a prefix [0, k), and growing the prefix is disruptive.
+ * Without it (flags 0, the default) the backend resizes live. Ignored for a
+ * backend with no alloc op: it holds no host vectors, so nothing resizes.
+ */
+#define LIBMSIX_BE_NORESIZE (1u << 0)
 
 /**
  * struct libmsix_backend - base a backend embeds in its own struct and
  * recovers with container_of().
  * @ops:         its ops table; const, static, designated initialisers.
- * @flags:       LIBMSIX_BE_* capabilities. Without LIBMSIX_BE_LIVE_RESIZE
- *               (VFIO_IRQ_INFO_NORESIZE), host vectors are always a prefix
- *               [0, k) and growing it is disruptive: the engine releases all
- *               and allocates the larger prefix in one commit, then replays
- *               every live vector.
+ * @flags:       LIBMSIX_BE_* flags; 0 for a backend that resizes live
+ *               (and always for one with no alloc op). With
+ *               LIBMSIX_BE_NORESIZE, host vectors are always a prefix [0, k)
+ *               and growing it is disruptive: the engine stages
+ *               alloc(k, m - k) of the vectors the larger prefix [0, m) adds
+ *               and commits; the backend makes the whole prefix [0, m) hold
+ *               host vectors in that commit, the way its host allows (VFIO:
+ *               MSI-X off, then on with m vectors), keeping every route and
+ *               mask of [0, k). After the commit the engine delivers every
+ *               vector that was live across it once (a spurious interrupt
+ *               is allowed, a lost one is not; counted in
+ *               spurious_replays and disruptive_reenables). The prefix
+ *               shrinks only to 0, when MSI-X is disabled (or reset):
+ *               release(0, k).
  * @max_vectors: host vectors the backend can hold for this device (its
  *               budget), 0 for as many as the table has.
  * @ops and @flags must not change while a device uses the backend.
@@ -389,7 +404,8 @@ LIBMSIX_EXPORT int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir,
  * libmsix_fault_fn).
  * Context: vCPU threads; takes the device lock. Calls back: backend ops,
  * @fault. One exception, for emulated devices: on a backend with
- * LIBMSIX_BE_LIVE_RESIZE and no route, unroute, mask, unmask or poll op, a
+ * live resize (no LIBMSIX_BE_NORESIZE) and no route, unroute, mask, unmask
+ * or poll op, a
  * DWORD write of Vector Control that masks or unmasks a live vector (or
  * one it masked so) changes nothing the engine holds, so it takes no lock,
  * and calls back only deliver, as libmsix_notify() does, when an unmask
@@ -666,16 +682,16 @@ struct libmsix_recorder;
 /**
  * LIBMSIX_RECORDER_DELIVER_ONLY - libmsix_recorder_create() flag: the
  * recorder has no route, unroute, mask, unmask or poll op, like the backend
- * of an emulated device whose deliver injects the MSI. With
- * LIBMSIX_BE_LIVE_RESIZE, masking and unmasking a live vector then takes no
+ * of an emulated device whose deliver injects the MSI. Without
+ * LIBMSIX_BE_NORESIZE, masking and unmasking a live vector then takes no
  * device lock and calls no op (libmsix_mmio_write()).
  */
 #define LIBMSIX_RECORDER_DELIVER_ONLY (1u << 31)
 
 /**
  * libmsix_recorder_create() - a backend that records every op.
- * @flags:       LIBMSIX_BE_* it claims (e.g. 0 for NORESIZE behaviour), and
- *               optionally LIBMSIX_RECORDER_DELIVER_ONLY.
+ * @flags:       LIBMSIX_BE_* it claims (0: resizes live; LIBMSIX_BE_NORESIZE),
+ *               and optionally LIBMSIX_RECORDER_DELIVER_ONLY.
  * @max_vectors: budget; alloc beyond it fails with -ENOSPC. 0: unlimited.
  * @out:         receives the recorder.
  * It enforces the backend contract: it tracks staged versus committed host

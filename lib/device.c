@@ -218,7 +218,7 @@ int libmsix_dev_create(const struct libmsix_config *cfg,
 	 * when the engine would call nothing for it: no per-vector op, no
 	 * poll, and no disruptive resize (replay_live()).
 	 */
-	dev->quick_mask = (be->flags & LIBMSIX_BE_LIVE_RESIZE) &&
+	dev->quick_mask = lmx_live_resize(be) &&
 			  !be->ops->route && !be->ops->unroute &&
 			  !be->ops->mask && !be->ops->unmask && !be_has_poll(dev);
 	*out = dev;

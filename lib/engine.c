@@ -111,7 +111,7 @@ static uint32_t budget(const struct libmsix_dev *dev)
 
 static bool live_resize(const struct libmsix_dev *dev)
 {
-	return dev->be->flags & LIBMSIX_BE_LIVE_RESIZE;
+	return lmx_live_resize(dev->be);
 }
 
 /*

@@ -728,7 +728,7 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 		ims->v[v].cookie = cfg->default_cookie;
 	}
 	ims->be.ops = &ims_ops;
-	ims->be.flags = LIBMSIX_BE_LIVE_RESIZE; /* slots are independent */
+	ims->be.flags = 0; /* slots are independent: no NORESIZE */
 	set_engine_budget(ims);
 
 	pthread_mutex_lock(&st->lock);

@@ -241,6 +241,17 @@ static inline void cnt_inc_locked(_Atomic uint64_t *c)
 }
 
 /*
+ * The backend can add or remove a host vector while others stay live. One
+ * with no alloc op holds no host vectors, so there is nothing to resize:
+ * reading its LIBMSIX_BE_NORESIZE would only buy disruptive re-enables and
+ * spurious replays of an emulated device that never needed them.
+ */
+static inline bool lmx_live_resize(const struct libmsix_backend *be)
+{
+	return !(be->flags & LIBMSIX_BE_NORESIZE) || !be->ops->alloc;
+}
+
+/*
  * The backend has a poll op. One built against a header older than poll
  * ends its ops table before the member (its ops->size says so, and
  * libmsix_dev_create() accepts it): reading the slot would read past it.

@@ -1030,7 +1030,7 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 		x->efd = x->st_efd = -1;
 	}
 	k->be.ops = irqfd_dev ? &kvm_irqfd_ops : &kvm_msi_ops;
-	k->be.flags = LIBMSIX_BE_LIVE_RESIZE;
+	k->be.flags = 0; /* routes and irqfds come and go one by one */
 	/* Without FORCE the reservation is the limit, and the engine faults
 	 * vectors beyond it without asking; with FORCE or FALLBACK the pool
 	 * decides at alloc time. */

@@ -256,7 +256,7 @@ int libmsix_recorder_create(uint32_t flags, uint32_t max_vectors,
 	struct libmsix_recorder *rec;
 
 	if (!out ||
-	    (flags & ~(LIBMSIX_BE_LIVE_RESIZE | LIBMSIX_RECORDER_DELIVER_ONLY)))
+	    (flags & ~(LIBMSIX_BE_NORESIZE | LIBMSIX_RECORDER_DELIVER_ONLY)))
 		return -EINVAL;
 	rec = calloc(1, sizeof(*rec));
 	if (!rec)

@@ -321,7 +321,7 @@ static int from_off(struct libmsix_vfio *vf, const int *fds, uint32_t top,
 {
 	int err;
 
-	if (!(vf->be.flags & LIBMSIX_BE_LIVE_RESIZE) && top > 0)
+	if ((vf->be.flags & LIBMSIX_BE_NORESIZE) && top > 0)
 		return k_set(vf, 0, top, fds);
 	if (fds[0] < 0) {
 		err = k_set(vf, 0, 1, &no_fd);
@@ -367,7 +367,7 @@ static int undo(struct libmsix_vfio *vf, const struct ksnap *snap,
 			err = k_disable(vf);
 	} else if (!vf->k_on) {
 		/* A NORESIZE growth disabled the index, or the kernel did. */
-		if (vf->be.flags & LIBMSIX_BE_LIVE_RESIZE)
+		if (!(vf->be.flags & LIBMSIX_BE_NORESIZE))
 			err = from_off(vf, vf->old, 0, NULL);
 		else
 			err = k_set(vf, 0, snap->count, vf->old);
@@ -427,7 +427,7 @@ static bool differs(const struct libmsix_vfio *vf, uint32_t v)
 static int reconcile(struct libmsix_vfio *vf, bool enable)
 {
 	struct ksnap snap = { vf->k_on, vf->k_count };
-	bool noresize = !(vf->be.flags & LIBMSIX_BE_LIVE_RESIZE);
+	bool noresize = vf->be.flags & LIBMSIX_BE_NORESIZE;
 	uint32_t top = 0, nruns = 0;
 	bool change = false, on;
 	int err;
@@ -866,7 +866,7 @@ static int vf_vectors(struct libmsix_vfio *vf)
 		vf->vec[v].own_fd = vf->vec[v].ext_fd = -1;
 	}
 	vf->be.ops = &vfio_ops;
-	vf->be.flags = vf->info.live_resize ? LIBMSIX_BE_LIVE_RESIZE : 0;
+	vf->be.flags = vf->info.live_resize ? 0 : LIBMSIX_BE_NORESIZE;
 	vf->be.max_vectors = n;
 	return 0;
 }

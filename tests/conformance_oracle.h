@@ -80,7 +80,7 @@ static inline int try_create(const struct libmsix_config *in, struct obs *o)
 	memset(o, 0, sizeof(*o));
 	cfg.log = obs_log;
 	cfg.opaque = o;
-	ck_assert_int_eq(libmsix_recorder_create(LIBMSIX_BE_LIVE_RESIZE, 0,
+	ck_assert_int_eq(libmsix_recorder_create(0, 0,
 						 &rec), 0);
 	err = libmsix_dev_create(&cfg, libmsix_recorder_backend(rec), &dev);
 	if (err)

@@ -67,7 +67,7 @@ static inline struct tdev tdev_new(uint32_t n)
 {
 	struct libmsix_config cfg = test_config(n);
 
-	return tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	return tdev_new_cfg(&cfg, 0, 0);
 }
 
 static inline void tdev_free(struct tdev *t)

@@ -601,7 +601,7 @@ static void run_matrix(uint32_t n, enum layout l, bool live)
 	cur_n = n;
 	m.cfg = layout_config(n, l);
 	m.g = geo_of(&m.cfg);
-	m.t = tdev_new_cfg(&m.cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	m.t = tdev_new_cfg(&m.cfg, 0, 0);
 	m.sample = under_valgrind() && (n > 65 || live);
 	program(&m, live);
 	libmsix_recorder_clear(m.t.rec);
@@ -660,7 +660,7 @@ static void outside_one(uint32_t n, enum layout l)
 		UINT64_MAX,
 	};
 	struct libmsix_config cfg = layout_config(n, l);
-	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
 	struct geo g = geo_of(&cfg);
 	uint64_t checked = 0;
 

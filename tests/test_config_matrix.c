@@ -73,7 +73,7 @@ static struct cdev cdev_new(const struct geometry *g)
 		c.cfg.bar_type[5] = LIBMSIX_BAR_MEM32;
 		c.cfg.bar_size[5] = 0x2000;
 	}
-	c.t = tdev_new_cfg(&c.cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	c.t = tdev_new_cfg(&c.cfg, 0, 0);
 	return c;
 }
 
@@ -564,7 +564,7 @@ START_TEST(test_config_qsize_read_only_every_n)
 
 	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
 		struct libmsix_config cfg = test_config(ns[i]);
-		struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+		struct tdev t = tdev_new_cfg(&cfg, 0, 0);
 		uint32_t ctl;
 
 		ctl = cfg_read(&t, TEST_CAP + PCI_MSIX_FLAGS, 2);

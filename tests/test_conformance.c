@@ -51,7 +51,7 @@ START_TEST(test_R1_header_read_only)
 	uint32_t v;
 
 	cfg.next_cap = 0x7c;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	for (uint32_t o = 0; o < 4; o++)
 		for (size_t w = 0; w < 3; w++)
 			for (size_t k = 0; k < 2; k++) {
@@ -235,7 +235,7 @@ START_TEST(test_R7_only_bits_15_14_writable)
 	cfg.bar_size[2] = 0x4000;
 	cfg.bar_type[4] = LIBMSIX_BAR_MEM32;
 	cfg.bar_size[4] = 0x4000;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	/* Every start from 3 bytes before the capability to its last byte. */
 	for (uint32_t off = TEST_CAP - 3; off < TEST_CAP + 12; off++)
 		for (size_t w = 0; w < 3; w++)
@@ -396,7 +396,7 @@ START_TEST(test_R9_bir_encodings)
 	cfg.table_offset = 0x10;
 	cfg.pba_bir = 5;
 	cfg.pba_offset = 0x18;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	ck_assert_uint_eq(cfg_read(&t, TEST_CAP + PCI_MSIX_TABLE, 4), 0x12);
 	ck_assert_uint_eq(cfg_read(&t, TEST_CAP + PCI_MSIX_PBA, 4), 0x1d);
 	ck_assert_uint_eq(bar_rd32(&t, 2, 0x10 + PCI_MSIX_ENTRY_VECTOR_CTRL), 1);
@@ -479,7 +479,7 @@ START_TEST(test_R11_fit_in_bar_and_no_overlap)
 	/* The same end exactly at 4 GiB is a legal layout, and works. */
 	cfg.pba_offset = 0;
 	cfg.table_offset = 0xffff8000u;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	ck_assert_int_eq(tbl_write(&t, 0xfffffff0u + 8, 4, 0xabcd), 0);
 	ck_assert_uint_eq(bar_rd64(&t, 0, 0xfffffff0u + 8), 1ull << 32 | 0xabcd);
 	v = 0x1234;
@@ -494,7 +494,7 @@ START_TEST(test_R11_fit_in_bar_and_no_overlap)
 	cfg.pba_offset = 0;
 	cfg.bar_type[2] = LIBMSIX_BAR_MEM32;
 	cfg.bar_size[2] = 0x1000;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	bring_up(&t);
 	ck_assert_int_eq(libmsix_notify(t.dev, 1), LIBMSIX_LATCHED);
 	ck_assert_uint_eq(bar_rd64(&t, 0, 0), test_addr(0));
@@ -534,7 +534,7 @@ START_TEST(test_R12_other_bytes_of_the_page_left_to_vmm)
 
 	cfg.pba_offset = 0x800;		/* ivshmem: one page for both */
 	cfg.bar_size[0] = 0x2000;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	bring_up(&t);
 	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
 	before = counters(&t);
@@ -586,7 +586,7 @@ START_TEST(test_R13_enable_deasserts_intx)
 {
 	struct obs o;
 	struct libmsix_config cfg = obs_config(4, &o);
-	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
 	const uint32_t msi_cap = 0x60; /* the VMM's MSI capability */
 	const struct want w1[] = { WANT(1) };
 	uint32_t v;
@@ -1053,7 +1053,7 @@ START_TEST(test_R25_undefined_accesses_safe_and_documented)
 		uint64_t bad, ignored = 0, end = TEST_BAR_SIZE(n) + 16;
 
 		cfg.pba_offset = pba_offs[layout];
-		t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+		t = tdev_new_cfg(&cfg, 0, 0);
 		bring_up(&t);
 		for (uint32_t v = 0; v < n; v++) {
 			shadow_put32(s.table + 16 * v + 0, (uint32_t)test_addr(v));
@@ -1852,25 +1852,25 @@ struct pcase {
 };
 
 static const struct pcase pcases[] = {
-	{ "live auto", LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_AUTO, 0,
+	{ "live auto", 0, LIBMSIX_POLICY_AUTO, 0,
 	  0, 0, 0, 0, 0, 0 },
-	{ "live lazy", LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_LAZY, 0,
+	{ "live lazy", 0, LIBMSIX_POLICY_LAZY, 0,
 	  0, 0, 0, 0, 0, 0 },
-	{ "live prealloc", LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_PREALLOCATE, 0,
+	{ "live prealloc", 0, LIBMSIX_POLICY_PREALLOCATE, 0,
 	  0, 0, 0, 0, 0, 0 },
-	{ "live incremental", LIBMSIX_BE_LIVE_RESIZE,
+	{ "live incremental", 0,
 	  LIBMSIX_POLICY_INCREMENTAL, 0, 0, 0, 0, 0, 0, 0 },
-	{ "noresize auto", 0, LIBMSIX_POLICY_AUTO, 0, 0, 0, 0, 0, 0, 0 },
-	{ "noresize auto all", 0, LIBMSIX_POLICY_AUTO, LIBMSIX_F_PREALLOC_ALL,
+	{ "noresize auto", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_AUTO, 0, 0, 0, 0, 0, 0, 0 },
+	{ "noresize auto all", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_AUTO, LIBMSIX_F_PREALLOC_ALL,
 	  0, 0, 0, 0, 0, 0 },
 	/* 1 -> 2 -> 3 -> 4 -> 7 -> 8: replays 1+2+3, 4, 5. */
-	{ "noresize lazy", 0, LIBMSIX_POLICY_LAZY, 0, 6, 4, 5, 5, 1, 2 },
-	{ "noresize prealloc", 0, LIBMSIX_POLICY_PREALLOCATE, 0,
+	{ "noresize lazy", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_LAZY, 0, 6, 4, 5, 5, 1, 2 },
+	{ "noresize prealloc", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_PREALLOCATE, 0,
 	  0, 0, 0, 0, 0, 0 },
-	{ "noresize prealloc all", 0, LIBMSIX_POLICY_PREALLOCATE,
+	{ "noresize prealloc all", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_PREALLOCATE,
 	  LIBMSIX_F_PREALLOC_ALL, 0, 0, 0, 0, 0, 0 },
 	/* 1 -> 2 -> 4 -> 8: replays 1 + 2, 4, 0. */
-	{ "noresize incremental", 0, LIBMSIX_POLICY_INCREMENTAL, 0,
+	{ "noresize incremental", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_INCREMENTAL, 0,
 	  3, 4, 0, 3, 1, 2 },
 };
 

@@ -59,7 +59,7 @@ START_TEST(test_noresize_lazy_grows_by_one)
 {
 	struct libmsix_config cfg = test_config(16);
 	struct libmsix_stats c;
-	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
+	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_NORESIZE, 0);
 
 	linux_bringup(&t);
 	unmask_ascending(&t);
@@ -78,7 +78,7 @@ START_TEST(test_noresize_incremental_grows_geometrically)
 
 	cfg.policy = LIBMSIX_POLICY_INCREMENTAL;
 	cfg.bar_size[0] = TEST_BAR_SIZE(2048);
-	t = tdev_new_cfg(&cfg, 0, 0);
+	t = tdev_new_cfg(&cfg, LIBMSIX_BE_NORESIZE, 0);
 	linux_bringup(&t);
 	libmsix_recorder_clear(t.rec);
 	unmask_ascending(&t);
@@ -100,7 +100,7 @@ START_TEST(test_noresize_auto_preallocates_used)
 	struct tdev t;
 
 	cfg.policy = LIBMSIX_POLICY_AUTO;
-	t = tdev_new_cfg(&cfg, 0, 0);
+	t = tdev_new_cfg(&cfg, LIBMSIX_BE_NORESIZE, 0);
 	linux_bringup(&t);
 	unmask_ascending(&t);
 	ck_assert_int_eq(libmsix_get_stats(t.dev, &c), 0);
@@ -177,7 +177,7 @@ END_TEST
 START_TEST(test_budget_exhaustion_faults_not_asserts)
 {
 	struct libmsix_config cfg = test_config(8);
-	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 2);
+	struct tdev t = tdev_new_cfg(&cfg, 0, 2);
 	struct libmsix_stats c;
 
 	linux_bringup(&t);
@@ -243,8 +243,7 @@ START_TEST(test_settled_vector_masks_without_the_engine)
 {
 	struct libmsix_config cfg = test_config(4);
 	struct libmsix_vector_info info;
-	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE |
-						   LIBMSIX_RECORDER_DELIVER_ONLY,
+	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_RECORDER_DELIVER_ONLY,
 				     0);
 
 	linux_bringup(&t);

@@ -148,20 +148,20 @@ struct variant {
 };
 
 static const struct variant variants[] = {
-	{ "live-resize auto", LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_AUTO, 0 },
-	{ "live-resize lazy", LIBMSIX_BE_LIVE_RESIZE, LIBMSIX_POLICY_LAZY, 0 },
-	{ "live-resize preallocate", LIBMSIX_BE_LIVE_RESIZE,
+	{ "live-resize auto", 0, LIBMSIX_POLICY_AUTO, 0 },
+	{ "live-resize lazy", 0, LIBMSIX_POLICY_LAZY, 0 },
+	{ "live-resize preallocate", 0,
 	  LIBMSIX_POLICY_PREALLOCATE, 0 },
-	{ "live-resize preallocate-all", LIBMSIX_BE_LIVE_RESIZE,
+	{ "live-resize preallocate-all", 0,
 	  LIBMSIX_POLICY_PREALLOCATE, LIBMSIX_F_PREALLOC_ALL },
-	{ "live-resize incremental", LIBMSIX_BE_LIVE_RESIZE,
+	{ "live-resize incremental", 0,
 	  LIBMSIX_POLICY_INCREMENTAL, 0 },
-	{ "noresize auto", 0, LIBMSIX_POLICY_AUTO, 0 },
-	{ "noresize lazy", 0, LIBMSIX_POLICY_LAZY, 0 },
-	{ "noresize preallocate", 0, LIBMSIX_POLICY_PREALLOCATE, 0 },
-	{ "noresize preallocate-all", 0, LIBMSIX_POLICY_PREALLOCATE,
+	{ "noresize auto", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_AUTO, 0 },
+	{ "noresize lazy", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_LAZY, 0 },
+	{ "noresize preallocate", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_PREALLOCATE, 0 },
+	{ "noresize preallocate-all", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_PREALLOCATE,
 	  LIBMSIX_F_PREALLOC_ALL },
-	{ "noresize incremental", 0, LIBMSIX_POLICY_INCREMENTAL, 0 },
+	{ "noresize incremental", LIBMSIX_BE_NORESIZE, LIBMSIX_POLICY_INCREMENTAL, 0 },
 };
 
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -363,8 +363,8 @@ static void after_failure(struct fdev *f, int ret, int err, uint32_t k,
 	const struct libmsix_rec_op *op = kth_op(t, k);
 	bool latched[64] = { false }, faulted = false;
 	bool shared_pool = err == -ENOSPC && op->kind == LIBMSIX_REC_ALLOC &&
-			   libmsix_recorder_backend(t->rec)->flags &
-				   LIBMSIX_BE_LIVE_RESIZE;
+			   !(libmsix_recorder_backend(t->rec)->flags &
+			     LIBMSIX_BE_NORESIZE);
 	size_t mark;
 	int r;
 
@@ -622,7 +622,7 @@ START_TEST(test_faults_retry_redoes_rolled_back_preallocation)
 	struct tdev t;
 
 	cfg.policy = LIBMSIX_POLICY_PREALLOCATE;
-	t = tdev_new_cfg(&cfg, 0, 0);
+	t = tdev_new_cfg(&cfg, LIBMSIX_BE_NORESIZE, 0);
 	ck_assert_int_eq(libmsix_recorder_fail(t.rec, LIBMSIX_REC_COMMIT, 1,
 					       -EBUSY), 0);
 	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE |

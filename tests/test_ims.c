@@ -1198,7 +1198,7 @@ START_TEST(test_engine_enospc_partial_staging_backend_fails_whole_batch)
 		.deliver = pb_deliver,
 	};
 	struct partial_be p = { .be = { .ops = &ops,
-					.flags = LIBMSIX_BE_LIVE_RESIZE },
+					.flags = 0 },
 				.free = 2 };
 	struct libmsix_config cfg = test_config(8);
 	struct tdev t = { .n = 8 };

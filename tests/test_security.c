@@ -189,7 +189,7 @@ START_TEST(test_V2_mismatched_size_cve_2020_13754)
 	cfg.bar_size[0] = TEST_PAGE;
 	cfg.bar_size[2] = TEST_PAGE;
 	cfg.pba_offset = TEST_PAGE - 8;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	ck_assert_int_eq(tbl_write(&t, TEST_PAGE - 16, 8, 0x11223344556677c0ull),
 			 0);
 	ck_assert_int_eq(tbl_write(&t, TEST_PAGE - 8, 4, 0xa1b2c3d4), 0);
@@ -422,7 +422,7 @@ START_TEST(test_V9_log_flood_bounded)
 	cfg.log = count_log;
 	cfg.log_level = LOG_DEBUG;
 	cfg.opaque = &lc;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 1);
+	t = tdev_new_cfg(&cfg, 0, 1);
 	linux_bringup(&t);
 	ck_assert_uint_eq(lc.calls, 0);
 	for (uint64_t i = 0; i < accesses; i++) {
@@ -508,7 +508,7 @@ START_TEST(test_V11_table_write_past_n_xsa164)
 	cfg.pba_offset = 0;
 	cfg.bar_type[2] = LIBMSIX_BAR_MEM32;
 	cfg.bar_size[2] = TEST_PAGE;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	bring_live(&t);
 	state_take(&t, before);
 	for (uint64_t off = 16; off < TEST_PAGE; off++) {
@@ -540,7 +540,7 @@ START_TEST(test_V12_misaligned_read_no_leak)
 	struct tdev t;
 
 	cfg.pba_offset = 32; /* right after the 2-entry table */
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	linux_bringup(&t);
 	ck_assert_int_eq(libmsix_notify(t.dev, 1), LIBMSIX_LATCHED);
 	ck_assert_uint_eq(tbl_read(&t, 32, 8), 2);
@@ -567,7 +567,7 @@ END_TEST
 START_TEST(test_V13_geometry_frozen)
 {
 	struct libmsix_config cfg = test_config(8);
-	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	struct tdev t = tdev_new_cfg(&cfg, 0, 0);
 	uint64_t val;
 
 	cfg.nr_vectors = 2048;
@@ -640,7 +640,7 @@ START_TEST(test_V15_pba_other_bar_overlapping_offset)
 	cfg.pba_offset = (uint32_t)off;
 	cfg.bar_type[2] = LIBMSIX_BAR_MEM32;
 	cfg.bar_size[2] = TEST_PAGE;
-	t = tdev_new_cfg(&cfg, LIBMSIX_BE_LIVE_RESIZE, 0);
+	t = tdev_new_cfg(&cfg, 0, 0);
 	linux_bringup(&t);
 	ck_assert_int_eq(libmsix_notify(t.dev, 4), LIBMSIX_LATCHED);
 	ck_assert_int_eq(tbl_write(&t, off, 8, 0xfee0400cull), 0);
@@ -1080,7 +1080,7 @@ START_TEST(test_V22_range_overflow)
 		struct tdev g;
 
 		cfg.policy = LIBMSIX_POLICY_INCREMENTAL;
-		g = tdev_new_cfg(&cfg, 0, 0);
+		g = tdev_new_cfg(&cfg, LIBMSIX_BE_NORESIZE, 0);
 		linux_bringup(&g);
 		for (uint32_t v = 0; v < g.n; v++)
 			REQUIRE(set_vmask(&g, v, false) == 0, "unmask %u", v);

@@ -50,7 +50,7 @@ START_TEST(test_snapshot_round_trip_replays_pending_once)
 	blob = save(&src, &len);
 
 	/* The destination has no uses of its own: they travel in the blob. */
-	ck_assert_int_eq(libmsix_recorder_create(LIBMSIX_BE_LIVE_RESIZE, 0,
+	ck_assert_int_eq(libmsix_recorder_create(0, 0,
 						 &dst.rec), 0);
 	ck_assert_int_eq(libmsix_dev_create(&cfg,
 					    libmsix_recorder_backend(dst.rec),

@@ -67,7 +67,7 @@ int main(void)
 	cfg.bar_size[0] = 2 * PBA_OFFSET;
 	cfg.policy = LIBMSIX_POLICY_AUTO;
 
-	if (libmsix_recorder_create(LIBMSIX_BE_LIVE_RESIZE, 0, &rec) != 0 ||
+	if (libmsix_recorder_create(0, 0, &rec) != 0 ||
 	    libmsix_dev_create(&cfg, libmsix_recorder_backend(rec), &dev) != 0) {
 		fprintf(stderr, "consumer: cannot create the recorder and device\n");
 		libmsix_recorder_destroy(rec);
