@@ -252,9 +252,9 @@ static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 		while (v < hi && CHANGES(v))
 			v++;
 #undef CHANGES
-		*staged = true;
 		if (!op)
 			continue;
+		*staged = true;
 		err = op(dev->be, start, v - start);
 		count_op(dev, c, err);
 		if (err == -ENOSPC && on)
@@ -304,8 +304,8 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 		struct vec *e = &dev->vec[v];
 
 		if ((e->host & H_UNMASKED) && !(e->want & H_UNMASKED)) {
-			*staged = true;
 			if (ops->mask) {
+				*staged = true;
 				err = ops->mask(be, v);
 				count_op(dev, &dev->cnt.be_mask, err);
 				if (err < 0)
@@ -317,8 +317,8 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 		struct vec *e = &dev->vec[v];
 
 		if ((e->host & H_ROUTED) && !(e->want & H_ROUTED)) {
-			*staged = true;
 			if (ops->unroute) {
+				*staged = true;
 				err = ops->unroute(be, v);
 				count_op(dev, &dev->cnt.be_unroute, err);
 				if (err < 0)
@@ -332,11 +332,12 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 			err = stage_runs(dev, lo, hi, true, staged);
 	} else if (new_prefix != dev->prefix) {
 		/* The prefix only grows while enabled, and goes on disable. */
-		*staged = true;
 		if (new_prefix == 0 && ops->release) {
+			*staged = true;
 			err = ops->release(be, 0, dev->prefix);
 			count_op(dev, &dev->cnt.be_release, err);
 		} else if (new_prefix > 0 && ops->alloc) {
+			*staged = true;
 			err = ops->alloc(be, dev->prefix,
 					 new_prefix - dev->prefix);
 			count_op(dev, &dev->cnt.be_alloc, err);
@@ -347,23 +348,21 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];
 
-		if (!needs_route(e))
+		if (!needs_route(e) || !ops->route)
 			continue;
 		*staged = true;
-		if (ops->route) {
-			lmx_entry_msg(e, &msg);
-			err = ops->route(be, v, &msg);
-			count_op(dev, &dev->cnt.be_route, err);
-			if (err < 0)
-				return err;
-		}
+		lmx_entry_msg(e, &msg);
+		err = ops->route(be, v, &msg);
+		count_op(dev, &dev->cnt.be_route, err);
+		if (err < 0)
+			return err;
 	}
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];
 
 		if ((e->want & H_UNMASKED) && !(e->host & H_UNMASKED)) {
-			*staged = true;
 			if (ops->unmask) {
+				*staged = true;
 				err = ops->unmask(be, v);
 				count_op(dev, &dev->cnt.be_unmask, err);
 				if (err < 0)

@@ -148,6 +148,68 @@ START_TEST(test_no_commit_when_nothing_changed)
 }
 END_TEST
 
+/*
+ * The ops contract: no commit when nothing was staged. A deliver-only
+ * backend has no mask, unmask, route or unroute op, so most of a bring-up
+ * stages nothing on it -- and under NORESIZE it used to get a commit for
+ * each of those accesses all the same.
+ */
+static void no_bare_commit(uint32_t be_flags, enum libmsix_policy policy)
+{
+	struct libmsix_config cfg = test_config(8);
+	struct tdev t;
+	size_t staged = 0, commits = 0;
+
+	cfg.policy = policy;
+	t = tdev_new_cfg(&cfg, be_flags | LIBMSIX_RECORDER_DELIVER_ONLY, 0);
+	linux_bringup(&t);
+	unmask_ascending(&t);
+	for (uint32_t v = 0; v < t.n; v += 2)
+		ck_assert_int_eq(set_vmask(&t, v, true), 0);
+	unmask_ascending(&t);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE |
+					       PCI_MSIX_FLAGS_MASKALL), 0);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(set_msgctl(&t, 0), 0);
+	for (size_t i = 0; i < libmsix_recorder_count(t.rec); i++) {
+		const struct libmsix_rec_op *op = libmsix_recorder_op(t.rec, i);
+
+		switch (op->kind) {
+		case LIBMSIX_REC_COMMIT:
+			ck_assert_msg(staged > 0,
+				      "flags 0x%x policy %s: commit (op %zu) with nothing staged",
+				      be_flags, libmsix_policy_name(policy), i);
+			staged = 0;
+			commits++;
+			break;
+		case LIBMSIX_REC_DELIVER:
+		case LIBMSIX_REC_POLL:
+			break;
+		default:
+			staged++;
+			break;
+		}
+	}
+	/* It did allocate, and release at the disable. */
+	ck_assert_uint_gt(commits, 0);
+	ck_assert_uint_eq(libmsix_recorder_host(t.rec, 0), 0);
+	tdev_free(&t);
+}
+
+START_TEST(test_no_commit_when_nothing_staged)
+{
+	static const enum libmsix_policy p[] = {
+		LIBMSIX_POLICY_AUTO, LIBMSIX_POLICY_LAZY,
+		LIBMSIX_POLICY_PREALLOCATE, LIBMSIX_POLICY_INCREMENTAL,
+	};
+
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
+		no_bare_commit(LIBMSIX_BE_NORESIZE, p[i]);
+		no_bare_commit(0, p[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_backend_failure_on_unmask_rolls_back)
 {
 	struct tdev t = tdev_new(4);
@@ -300,6 +362,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_noresize_auto_preallocates_used);
 	tcase_add_test(tc, test_function_mask_clear_is_one_commit);
 	tcase_add_test(tc, test_no_commit_when_nothing_changed);
+	tcase_add_test(tc, test_no_commit_when_nothing_staged);
 	tcase_add_test(tc, test_backend_failure_on_unmask_rolls_back);
 	tcase_add_test(tc, test_budget_exhaustion_faults_not_asserts);
 	tcase_add_test(tc, test_transaction_batches_restore);
