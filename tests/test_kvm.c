@@ -2,12 +2,9 @@
 /*
  * The KVM backend without /dev/kvm: the library's real code, with the VM
  * fd's ioctls answered by a fake KVM (struct libmsix_kvm_vm_config.ioctl).
- * The fake checks what KVM checks (GSI < capacity, at most capacity entries,
- * one MSI entry per GSI, EBUSY for an eventfd assigned twice) and what KVM
+ * The fake (tests/fakes/fake_kvm.h) checks what KVM checks and what KVM
  * does not but should never happen: an irqfd assigned to a GSI without a
- * route (#6348) or a route removed under an assigned irqfd (#3827). It also
- * behaves like the kernel where the backend depends on it: an irqfd assigned
- * to a readable eventfd injects once and leaves the eventfd readable.
+ * route (#6348) or a route removed under an assigned irqfd (#3827).
  * The real kernel is tested in the guest (tests/guest/kvm_*.c).
  */
 #include <dirent.h>
@@ -15,183 +12,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fakes/fake_kvm.h"
 #include "helpers.h"
 #include "libmsix-kvm.h"
-
-#define FAKE_FD 1000
-#define FAKE_MAX_IRQFDS 4096
-
-struct fake_irqfd {
-	int fd;
-	uint32_t gsi;
-};
-
-struct fake_kvm {
-	uint32_t cap;
-	bool no_signal_msi;
-	int signal_msi_ret;
-	struct kvm_irq_routing_entry table[4096];
-	uint32_t nr;
-	struct fake_irqfd irqfds[FAKE_MAX_IRQFDS];
-	uint32_t nr_irqfds;
-	/* What happened. */
-	unsigned uploads, assigns, deassigns, signals, injected;
-	unsigned violations;
-	char trace[4096]; /* "U" upload, "A" assign, "D" deassign, "S" signal */
-	size_t trace_len;
-	struct kvm_msi last_msi;
-	/* Fail the k-th ioctl of @fail_req (0: any) with @fail_err. */
-	unsigned long fail_req;
-	unsigned fail_k;
-	int fail_err;
-};
-
-static void fake_trace(struct fake_kvm *f, char c)
-{
-	if (f->trace_len + 1 < sizeof(f->trace)) {
-		f->trace[f->trace_len++] = c;
-		f->trace[f->trace_len] = 0;
-	}
-}
-
-static const struct kvm_irq_routing_entry *fake_route(struct fake_kvm *f,
-						      uint32_t gsi)
-{
-	for (uint32_t i = 0; i < f->nr; i++)
-		if (f->table[i].gsi == gsi &&
-		    f->table[i].type == KVM_IRQ_ROUTING_MSI)
-			return &f->table[i];
-	return NULL;
-}
-
-static int fake_set_routing(struct fake_kvm *f, struct kvm_irq_routing *t)
-{
-	if (t->nr > f->cap || t->flags)
-		return -EINVAL;
-	for (uint32_t i = 0; i < t->nr; i++) {
-		const struct kvm_irq_routing_entry *e = &t->entries[i];
-
-		if (e->gsi >= f->cap || e->flags)
-			return -EINVAL;
-		if (e->type != KVM_IRQ_ROUTING_MSI)
-			continue;
-		for (uint32_t j = 0; j < i; j++)
-			if (t->entries[j].gsi == e->gsi)
-				return -EINVAL;
-	}
-	memcpy(f->table, t->entries, t->nr * sizeof(t->entries[0]));
-	f->nr = t->nr;
-	f->uploads++;
-	fake_trace(f, 'U');
-	for (uint32_t i = 0; i < f->nr_irqfds; i++)
-		if (!fake_route(f, f->irqfds[i].gsi))
-			f->violations++; /* #3827: route gone under an irqfd */
-	return 0;
-}
-
-static bool readable(int fd)
-{
-	uint64_t v;
-
-	/* Peek by reading and writing back: the fake owns the semantics. */
-	if (read(fd, &v, sizeof(v)) != sizeof(v))
-		return false;
-	ck_assert_int_eq(write(fd, &v, sizeof(v)), sizeof(v));
-	return true;
-}
-
-static int fake_irqfd(struct fake_kvm *f, struct kvm_irqfd *r)
-{
-	if (r->flags & KVM_IRQFD_FLAG_DEASSIGN) {
-		f->deassigns++;
-		fake_trace(f, 'D');
-		for (uint32_t i = 0; i < f->nr_irqfds; i++) {
-			if (f->irqfds[i].fd == (int)r->fd &&
-			    f->irqfds[i].gsi == r->gsi) {
-				f->irqfds[i] = f->irqfds[--f->nr_irqfds];
-				break;
-			}
-		}
-		return 0; /* KVM: deassigning a pair never assigned is 0 */
-	}
-	for (uint32_t i = 0; i < f->nr_irqfds; i++)
-		if (f->irqfds[i].fd == (int)r->fd)
-			return -EBUSY;
-	if (r->gsi >= f->cap || f->nr_irqfds == FAKE_MAX_IRQFDS)
-		return -EINVAL;
-	if (!fake_route(f, r->gsi))
-		f->violations++; /* #6348: assigned before its route */
-	f->irqfds[f->nr_irqfds++] = (struct fake_irqfd){ (int)r->fd, r->gsi };
-	f->assigns++;
-	fake_trace(f, 'A');
-	/* KVM injects a count already there, and leaves it readable. */
-	if (readable((int)r->fd))
-		f->injected++;
-	return 0;
-}
-
-static int fake_ioctl(void *opaque, int fd, unsigned long req, void *arg)
-{
-	struct fake_kvm *f = opaque;
-
-	ck_assert_int_eq(fd, FAKE_FD);
-	if (f->fail_k && (f->fail_req == 0 || f->fail_req == req) &&
-	    --f->fail_k == 0)
-		return f->fail_err;
-	switch (req) {
-	case KVM_CHECK_EXTENSION:
-		switch ((long)arg) {
-		case KVM_CAP_IRQ_ROUTING:
-			return (int)f->cap;
-		case KVM_CAP_SIGNAL_MSI:
-			return f->no_signal_msi ? 0 : 1;
-		default:
-			return 1;
-		}
-	case KVM_SET_GSI_ROUTING:
-		return fake_set_routing(f, arg);
-	case KVM_IRQFD:
-		return fake_irqfd(f, arg);
-	case KVM_SIGNAL_MSI:
-		f->signals++;
-		f->last_msi = *(struct kvm_msi *)arg;
-		fake_trace(f, 'S');
-		return f->signal_msi_ret;
-	default:
-		return -ENOTTY;
-	}
-}
-
-/* A producer signals the eventfd: an assigned irqfd with a route injects
- * (and consumes); anything else accumulates in the eventfd. */
-static void fake_fire(struct fake_kvm *f, int efd)
-{
-	uint64_t one = 1;
-
-	for (uint32_t i = 0; i < f->nr_irqfds; i++) {
-		if (f->irqfds[i].fd != efd)
-			continue;
-		if (fake_route(f, f->irqfds[i].gsi))
-			f->injected++;
-		return; /* no route: KVM consumes it, the interrupt is lost */
-	}
-	ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
-}
-
-static unsigned count(const struct fake_kvm *f, char c)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < f->trace_len; i++)
-		n += f->trace[i] == c;
-	return n;
-}
-
-static void fake_clear(struct fake_kvm *f)
-{
-	f->trace_len = 0;
-	f->trace[0] = 0;
-}
 
 static int open_fds(void)
 {
@@ -243,24 +66,14 @@ static struct libmsix_kvm_vm *new_vm(struct fake_kvm *f, uint32_t flags)
 	struct libmsix_kvm_vm_config c = {
 		.size = sizeof(c),
 		.flags = flags,
-		.vm_fd = FAKE_FD,
-		.ioctl = fake_ioctl,
+		.vm_fd = FAKE_KVM_FD,
+		.ioctl = fake_kvm_ioctl,
 		.ioctl_opaque = f,
 	};
 	struct libmsix_kvm_vm *vm;
 
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
 	return vm;
-}
-
-static struct fake_kvm *fake_new(uint32_t cap)
-{
-	struct fake_kvm *f = calloc(1, sizeof(*f));
-
-	ck_assert_ptr_nonnull(f);
-	f->cap = cap;
-	f->signal_msi_ret = 1;
-	return f;
 }
 
 /* A device of @n vectors, all used, on its own fake VM. */
@@ -277,7 +90,7 @@ static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
 
 	ck_assert_ptr_nonnull(kt);
 	kt->fds_before = open_fds();
-	kt->f = fake_new(4096);
+	kt->f = fake_kvm_new(4096);
 	kt->vm = new_vm(kt->f, 0);
 	kc.fallback = on_fallback;
 	kc.opaque = kt;
@@ -329,7 +142,7 @@ static int efd_of(struct kt *kt, uint32_t v)
 
 START_TEST(test_vm_create_reads_capacity)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
 	struct libmsix_kvm_vm_stats b;
 
@@ -347,10 +160,10 @@ END_TEST
 
 START_TEST(test_vm_create_rejects_bad_config)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm_config c = {
-		.size = sizeof(c), .vm_fd = FAKE_FD,
-		.ioctl = fake_ioctl, .ioctl_opaque = f,
+		.size = sizeof(c), .vm_fd = FAKE_KVM_FD,
+		.ioctl = fake_kvm_ioctl, .ioctl_opaque = f,
 	};
 	struct libmsix_kvm_vm *vm = NULL;
 
@@ -364,7 +177,7 @@ START_TEST(test_vm_create_rejects_bad_config)
 	c.flags = 0;
 	c.vm_fd = -1;
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
-	c.vm_fd = FAKE_FD;
+	c.vm_fd = FAKE_KVM_FD;
 	f->no_signal_msi = true;
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -ENOTSUP);
 	f->no_signal_msi = false;
@@ -379,10 +192,10 @@ END_TEST
 
 START_TEST(test_vm_max_routes_limits_capacity)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm_config c = {
-		.size = sizeof(c), .vm_fd = FAKE_FD, .max_routes = 64,
-		.ioctl = fake_ioctl, .ioctl_opaque = f,
+		.size = sizeof(c), .vm_fd = FAKE_KVM_FD, .max_routes = 64,
+		.ioctl = fake_kvm_ioctl, .ioctl_opaque = f,
 	};
 	struct libmsix_kvm_vm *vm;
 	struct libmsix_kvm_vm_stats b;
@@ -418,7 +231,7 @@ START_TEST(test_vm_routes_of_vmm_kept_in_every_upload)
 	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
 	ck_assert_uint_eq(kt->f->uploads, 2);
 	ck_assert_uint_eq(kt->f->nr, 2);
-	ck_assert_ptr_nonnull(fake_route(kt->f, 4000));
+	ck_assert_ptr_nonnull(fake_kvm_route(kt->f, 4000));
 	/* A failed VMM upload keeps the old routes, in KVM too. */
 	e.u.msi.data = 0x66;
 	kt->f->fail_req = KVM_SET_GSI_ROUTING;
@@ -426,7 +239,7 @@ START_TEST(test_vm_routes_of_vmm_kept_in_every_upload)
 	kt->f->fail_err = -ENOMEM;
 	ck_assert_int_eq(libmsix_kvm_vm_set_routes(kt->vm, &e, 1), -ENOMEM);
 	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
-	ck_assert_uint_eq(fake_route(kt->f, 4000)->u.msi.data, 0x55);
+	ck_assert_uint_eq(fake_kvm_route(kt->f, 4000)->u.msi.data, 0x55);
 	kt_free(kt);
 }
 END_TEST
@@ -437,7 +250,7 @@ END_TEST
 
 START_TEST(test_create_budget_zero_rejected)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, 0);
 	struct libmsix_kvm_config kc = {
 		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
@@ -469,7 +282,7 @@ END_TEST
 
 START_TEST(test_create_reserve_beyond_table_enospc)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
 	struct libmsix_kvm_config kc = {
 		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
@@ -503,7 +316,7 @@ END_TEST
 
 START_TEST(test_table_full_of_vmm_routes_enospc)
 {
-	struct fake_kvm *f = fake_new(64);
+	struct fake_kvm *f = fake_kvm_new(64);
 	struct libmsix_kvm_vm *vm = new_vm(f, 0);
 	struct libmsix_kvm_config kc = {
 		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
@@ -558,15 +371,15 @@ START_TEST(test_unmask_uploads_then_assigns)
 	ck_assert_str_eq(kt->f->trace, "UA");
 	gsi = libmsix_kvm_vector_gsi(kt->k, 5);
 	ck_assert_int_ge(gsi, 0);
-	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.address_lo,
+	ck_assert_uint_eq(fake_kvm_route(kt->f, (uint32_t)gsi)->u.msi.address_lo,
 			  (uint32_t)test_addr(5));
-	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.data,
+	ck_assert_uint_eq(fake_kvm_route(kt->f, (uint32_t)gsi)->u.msi.data,
 			  test_data(5));
 	ck_assert_int_eq(libmsix_kvm_vector_gsi(kt->k, 4), -ENOENT);
 	ck_assert_int_eq(libmsix_kvm_vector_eventfd(kt->k, 4), -ENOENT);
 	ck_assert_int_eq(libmsix_kvm_vector_eventfd(kt->k, 8), -EINVAL);
 	/* The producer's interrupt goes straight to KVM. */
-	fake_fire(kt->f, efd_of(kt, 5));
+	fake_kvm_fire(kt->f, efd_of(kt, 5));
 	ck_assert_uint_eq(kt->f->injected, 1);
 	kt_free(kt);
 }
@@ -582,18 +395,18 @@ START_TEST(test_burst_is_one_upload)
 		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
 	ck_assert_uint_eq(kt->f->trace_len, 0);
 	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
-	ck_assert_uint_eq(count(kt->f, 'U'), 1);
-	ck_assert_uint_eq(count(kt->f, 'A'), 64);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'U'), 1);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'A'), 64);
 	ck_assert_int_eq(kt->f->trace[0], 'U');
 	ck_assert_uint_eq(kt->f->nr, 64);
 	/* Function Mask set and cleared: irqfds only, no upload. */
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(set_msgctl(&kt->t, PCI_MSIX_FLAGS_ENABLE |
 						    PCI_MSIX_FLAGS_MASKALL), 0);
 	ck_assert_int_eq(set_msgctl(&kt->t, PCI_MSIX_FLAGS_ENABLE), 0);
-	ck_assert_uint_eq(count(kt->f, 'U'), 0);
-	ck_assert_uint_eq(count(kt->f, 'D'), 64);
-	ck_assert_uint_eq(count(kt->f, 'A'), 64);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'U'), 0);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'D'), 64);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'A'), 64);
 	ck_assert_uint_eq(kcnt(kt).route_uploads, 1);
 	kt_free(kt);
 }
@@ -605,7 +418,7 @@ START_TEST(test_mask_cycle_costs_two_irqfd_ops)
 
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
 	ck_assert_str_eq(kt->f->trace, "DA");
@@ -623,12 +436,12 @@ START_TEST(test_new_message_reuploads_at_unmask)
 	gsi = libmsix_kvm_vector_gsi(kt->k, 1);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
 	set_msg(&kt->t, 1, 0xfee0f000, 0x4242);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
 	/* The irqfd stays deassigned across the new route (D came at mask). */
 	ck_assert_str_eq(kt->f->trace, "UA");
 	ck_assert_int_eq(libmsix_kvm_vector_gsi(kt->k, 1), gsi);
-	ck_assert_uint_eq(fake_route(kt->f, (uint32_t)gsi)->u.msi.data, 0x4242);
+	ck_assert_uint_eq(fake_kvm_route(kt->f, (uint32_t)gsi)->u.msi.data, 0x4242);
 	kt_free(kt);
 }
 END_TEST
@@ -641,7 +454,7 @@ START_TEST(test_disable_deassigns_before_route_goes)
 	linux_bringup(&kt->t);
 	for (uint32_t v = 0; v < 8; v++)
 		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(set_msgctl(&kt->t, 0), 0);
 	ck_assert_str_eq(kt->f->trace, "DDDDDDDDU");
 	ck_assert_uint_eq(kt->f->nr, 0);
@@ -660,7 +473,7 @@ START_TEST(test_no_kvm_work_when_nothing_changed)
 
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, true), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
@@ -683,11 +496,11 @@ START_TEST(test_masked_interrupt_shows_in_pba_and_replays_once)
 	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 2, true), 0);
 	efd = efd_of(kt, 2);
-	fake_fire(kt->f, efd);
-	fake_fire(kt->f, efd); /* coalesces */
+	fake_kvm_fire(kt->f, efd);
+	fake_kvm_fire(kt->f, efd); /* coalesces */
 	ck_assert_uint_eq(kt->f->injected, 0);
 	ck_assert(pba_bit(&kt->t, 2)); /* poll read the eventfd */
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
 	ck_assert_str_eq(kt->f->trace, "AS");
 	ck_assert_uint_eq(kt->f->injected, 0);
@@ -705,8 +518,8 @@ START_TEST(test_masked_interrupt_drained_before_assign)
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 3, true), 0);
-	fake_fire(kt->f, efd_of(kt, 3));
-	fake_clear(kt->f);
+	fake_kvm_fire(kt->f, efd_of(kt, 3));
+	fake_kvm_clear(kt->f);
 	/* No PBA read: unmask finds the count itself. Without the drain, the
 	 * assign would inject it and leave the eventfd readable. */
 	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
@@ -811,7 +624,7 @@ START_TEST(test_assign_failure_undoes_upload_and_assigns)
 	ck_assert_int_eq(set_vmask(&kt->t, 7, false), 0);
 	nr_before = kt->f->nr;
 	memcpy(before, kt->f->table, nr_before * sizeof(before[0]));
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	kt->f->fail_req = KVM_IRQFD;
 	kt->f->fail_k = 3;
 	kt->f->fail_err = -ENOMEM;
@@ -839,7 +652,7 @@ START_TEST(test_deassign_failure_keeps_vector_live)
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	kt->f->fail_req = KVM_IRQFD;
 	kt->f->fail_k = 2;
 	kt->f->fail_err = -EIO;
@@ -858,7 +671,7 @@ START_TEST(test_out_of_range_gsi_rejected_by_kvm)
 {
 	/* The fake KVM has 4096 GSIs, the table object is told 4097 cannot
 	 * exist: a VMM route on GSI 4096 is refused before any ioctl. */
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, 0);
 	struct kvm_irq_routing_entry e = { .gsi = 4095,
 					   .type = KVM_IRQ_ROUTING_MSI };
@@ -920,7 +733,7 @@ static void pair_new(struct pair *p, uint32_t b_flags)
 
 	memset(p, 0, sizeof(*p));
 	p->b.fds_before = open_fds();
-	p->f = fake_new(8);
+	p->f = fake_kvm_new(8);
 	p->vm = new_vm(p->f, 0);
 	ck_assert_int_eq(libmsix_kvm_vm_reserve(p->vm, 0, 4), 0);
 	ck_assert_int_eq(libmsix_kvm_create(p->vm, &ka, &p->ka), 0);
@@ -990,14 +803,14 @@ START_TEST(test_fallback_goes_live_with_userspace_injection)
 	ck_assert_int_eq(libmsix_kvm_vector_gsi(p.b.k, 2), -ENOENT);
 	ck_assert_uint_eq(kcnt(&p.b).fallback_vectors, 1);
 	/* The producer writes; the VMM sees it readable and consumes. */
-	fake_fire(p.f, fd);
+	fake_kvm_fire(p.f, fd);
 	ck_assert_int_eq(libmsix_kvm_consume(p.b.k, 2), 1);
 	ck_assert_int_eq(libmsix_kvm_consume(p.b.k, 2), 0);
 	ck_assert_int_eq(libmsix_notify(p.b.t.dev, 2), LIBMSIX_DELIVERED);
 	ck_assert_uint_eq(p.f->signals, 1);
 	/* Masked: the eventfd latches into the PBA, unmask replays. */
 	ck_assert_int_eq(set_vmask(&p.b.t, 2, true), 0);
-	fake_fire(p.f, fd);
+	fake_kvm_fire(p.f, fd);
 	ck_assert(pba_bit(&p.b.t, 2));
 	ck_assert_int_eq(set_vmask(&p.b.t, 2, false), 0);
 	ck_assert_uint_eq(p.f->signals, 2);
@@ -1033,7 +846,7 @@ START_TEST(test_two_devices_share_one_table)
 	ck_assert_uint_eq(p.f->nr, 3);
 	ck_assert_int_eq(set_msgctl(&p.b.t, 0), 0);
 	ck_assert_uint_eq(p.f->nr, 1);
-	ck_assert_ptr_nonnull(fake_route(p.f, (uint32_t)libmsix_kvm_vector_gsi(p.ka, 0)));
+	ck_assert_ptr_nonnull(fake_kvm_route(p.f, (uint32_t)libmsix_kvm_vector_gsi(p.ka, 0)));
 	libmsix_dev_destroy(a.dev);
 	pair_free(&p);
 }
@@ -1046,7 +859,7 @@ START_TEST(test_destroy_cleans_up_after_failed_release)
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
 	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	/* The release commit of dev_destroy fails: D D, upload refused, the
 	 * irqfds re-assigned A A. The backend still holds both vectors... */
 	kt->f->fail_req = KVM_SET_GSI_ROUTING;
@@ -1057,7 +870,7 @@ START_TEST(test_destroy_cleans_up_after_failed_release)
 	ck_assert_str_eq(kt->f->trace, "DDAA");
 	ck_assert_uint_eq(kt->f->nr_irqfds, 2);
 	/* ... and its own destroy removes them in the safe order. */
-	fake_clear(kt->f);
+	fake_kvm_clear(kt->f);
 	libmsix_kvm_destroy(kt->k);
 	kt->k = NULL;
 	ck_assert_str_eq(kt->f->trace, "DDU");
@@ -1068,7 +881,7 @@ END_TEST
 
 START_TEST(test_budget_reports_demand_versus_reserve)
 {
-	struct fake_kvm *f = fake_new(4096);
+	struct fake_kvm *f = fake_kvm_new(4096);
 	struct libmsix_kvm_vm *vm = new_vm(f, LIBMSIX_KVM_VM_X86_IRQCHIP);
 	struct libmsix_kvm_config kc = {
 		.size = sizeof(kc),

@@ -3,20 +3,9 @@
  * The VFIO backend against a fake vfio-pci device.
  *
  * This machine has no /dev/vfio, so the backend's reconcile and rollback
- * logic is checked here against a model of the kernel's rules, and the real
- * kernels are checked by the guest tests (tests/guest_vfio.cmake). The test
- * program defines ioctl(), pread() and pwrite(); libmsix.so's calls resolve
- * to them first (the executable is first in the symbol search order). Calls
- * on any fd but the fake device's go straight to the system calls.
- *
- * The model follows drivers/vfio/pci/vfio_pci_intrs.c as observed on 6.1
- * and 6.12 (docs/vfio.md): an enabling SET_IRQS allocates host vectors for
- * [0, start + count); NORESIZE refuses vectors beyond that; a dynamic kernel
- * allocates them one at a time; a block that fails part-way releases the
- * triggers it had reached (and disables MSI-X if the call was enabling);
- * DATA_NONE with count 0 disables, and is EINVAL when MSI-X is off; only
- * eventfds are accepted; an interrupt raised on a vector without a trigger
- * waits in the device's PBA until the vector gets one.
+ * logic is checked here against a model of the kernel's rules
+ * (tests/fakes/fake_vfio.h), and the real kernels are checked by the guest
+ * tests (tests/guest_vfio.cmake).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -32,364 +21,9 @@
 
 #include <linux/vfio.h>
 
+#include "fakes/fake_vfio.h"
 #include "helpers.h"
 #include "libmsix-vfio.h"
-
-/* ------------------------------------------------------------------------ */
-/* The fake device                                                           */
-/* ------------------------------------------------------------------------ */
-
-#define FAKE_MAX 2048
-#define REGION_SHIFT 40
-#define FAKE_CAP 0x40u
-#define FAKE_TABLE_BIR 1u
-#define FAKE_PBA_OFFSET 0x8000u
-
-struct fake_call {
-	uint32_t flags, start, count;
-	int fds[16];
-	int err;
-};
-
-static struct fake {
-	int fd;
-	bool noresize;
-	uint32_t count;		/* MSI-X IRQ count */
-	bool no_cap;		/* config space without the MSI-X capability */
-	uint8_t config[256];
-	uint64_t bar_size[6];
-	/* Kernel state. */
-	bool on;
-	uint32_t nvec;		/* vectors allocated by the enabling call */
-	bool allocated[FAKE_MAX];
-	int trig[FAKE_MAX];	/* our dup of the eventfd; -1 none */
-	int trig_num[FAKE_MAX];	/* the fd number the caller passed */
-	bool dev_pending[FAKE_MAX];
-	/* Fault injection: the fail_at-th SET_IRQS fails at block index
-	 * fail_index (or at once, before touching anything, if negative). */
-	unsigned fail_at;
-	int fail_index;
-	int fail_err;
-	/* Limit of triggers the "host" can hold (x86 vector space). */
-	uint32_t host_limit;
-	/* Call log. */
-	unsigned calls;
-	struct fake_call log[4096];
-	unsigned mask_actions;
-} fk;
-
-static bool is_eventfd(int fd)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") == 0;
-}
-
-static uint32_t fake_triggers(void)
-{
-	uint32_t n = 0;
-
-	for (uint32_t v = 0; v < fk.count; v++)
-		n += fk.trig[v] >= 0;
-	return n;
-}
-
-static void fake_drop_trigger(uint32_t v)
-{
-	if (fk.trig[v] >= 0)
-		close(fk.trig[v]);
-	fk.trig[v] = -1;
-	fk.trig_num[v] = -1;
-}
-
-static void fake_disable(void)
-{
-	for (uint32_t v = 0; v < fk.count; v++) {
-		fake_drop_trigger(v);
-		fk.allocated[v] = false;
-	}
-	fk.on = false;
-	fk.nvec = 0;
-}
-
-static void fake_fire(uint32_t v)
-{
-	uint64_t one = 1;
-
-	ck_assert_int_eq(write(fk.trig[v], &one, sizeof(one)), sizeof(one));
-}
-
-static int fake_vector_signal(uint32_t v, int fd, bool inject)
-{
-	if (!fk.allocated[v]) {
-		if (fk.noresize)
-			return -EINVAL;
-		if (fd >= 0)
-			fk.allocated[v] = true; /* pci_msix_alloc_irq_at */
-	}
-	fake_drop_trigger(v);
-	if (fd < 0)
-		return 0;
-	if (inject)
-		return fk.fail_err;
-	if (fcntl(fd, F_GETFD) < 0)
-		return -EBADF;
-	if (!is_eventfd(fd))
-		return -EINVAL;
-	if (fk.host_limit && fake_triggers() >= fk.host_limit)
-		return -ENOSPC;
-	fk.trig[v] = dup(fd);
-	fk.trig_num[v] = fd;
-	/* The device sends what waited in its PBA once the vector is live. */
-	if (fk.dev_pending[v]) {
-		fk.dev_pending[v] = false;
-		fake_fire(v);
-	}
-	return 0;
-}
-
-static int fake_set_block(uint32_t start, uint32_t count, const int *fds,
-			  int inject_at)
-{
-	uint32_t i, j;
-	int ret = 0;
-
-	for (i = 0, j = start; i < count && !ret; i++, j++)
-		ret = fake_vector_signal(j, fds[i], (int)i == inject_at);
-	if (ret)
-		for (i = start; i < j; i++)
-			fake_drop_trigger(i);
-	return ret;
-}
-
-static int fake_set_irqs(struct vfio_irq_set *s)
-{
-	struct fake_call *c = &fk.log[fk.calls % 4096];
-	int inject = -2, ret;
-
-	fk.calls++;
-	memset(c, 0, sizeof(*c));
-	c->flags = s->flags;
-	c->start = s->start;
-	c->count = s->count;
-	if (s->flags & VFIO_IRQ_SET_DATA_EVENTFD)
-		for (uint32_t i = 0; i < s->count && i < 16; i++)
-			c->fds[i] = ((int *)s->data)[i];
-	if (fk.fail_at && fk.calls == fk.fail_at) {
-		if (fk.fail_index < 0) {
-			c->err = fk.fail_err;
-			return fk.fail_err;
-		}
-		inject = fk.fail_index;
-	}
-	if (s->index != VFIO_PCI_MSIX_IRQ_INDEX)
-		return c->err = -EINVAL;
-	if (s->flags & (VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK)) {
-		fk.mask_actions++;
-		return c->err = -ENOTTY;
-	}
-	if ((s->flags & VFIO_IRQ_SET_DATA_NONE) && s->count == 0) {
-		if (!fk.on)
-			return c->err = -EINVAL;
-		fake_disable();
-		return 0;
-	}
-	if (!(s->flags & VFIO_IRQ_SET_DATA_EVENTFD) || s->count == 0 ||
-	    s->start >= fk.count || s->count > fk.count - s->start ||
-	    s->argsz < sizeof(*s) + s->count * sizeof(int))
-		return c->err = -EINVAL;
-	if (fk.on) {
-		ret = fake_set_block(s->start, s->count, (int *)s->data, inject);
-		return c->err = ret;
-	}
-	fk.on = true;
-	fk.nvec = s->start + s->count;
-	for (uint32_t v = 0; v < fk.nvec; v++)
-		fk.allocated[v] = true;
-	ret = fake_set_block(s->start, s->count, (int *)s->data, inject);
-	if (ret)
-		fake_disable();
-	return c->err = ret;
-}
-
-static int fake_ioctl(unsigned long req, void *arg)
-{
-	switch (req) {
-	case VFIO_DEVICE_GET_INFO: {
-		struct vfio_device_info *di = arg;
-
-		di->flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
-		di->num_regions = VFIO_PCI_NUM_REGIONS;
-		di->num_irqs = VFIO_PCI_NUM_IRQS;
-		return 0;
-	}
-	case VFIO_DEVICE_GET_REGION_INFO: {
-		struct vfio_region_info *ri = arg;
-
-		if (ri->index >= VFIO_PCI_NUM_REGIONS)
-			return -EINVAL;
-		ri->offset = (uint64_t)ri->index << REGION_SHIFT;
-		ri->flags = VFIO_REGION_INFO_FLAG_READ |
-			    VFIO_REGION_INFO_FLAG_WRITE;
-		if (ri->index == VFIO_PCI_CONFIG_REGION_INDEX)
-			ri->size = 256;
-		else if (ri->index <= VFIO_PCI_BAR5_REGION_INDEX)
-			ri->size = fk.bar_size[ri->index];
-		else
-			ri->size = 0;
-		return 0;
-	}
-	case VFIO_DEVICE_GET_IRQ_INFO: {
-		struct vfio_irq_info *ii = arg;
-
-		if (ii->index != VFIO_PCI_MSIX_IRQ_INDEX) {
-			ii->count = 0;
-			ii->flags = 0;
-			return 0;
-		}
-		ii->count = fk.count;
-		ii->flags = VFIO_IRQ_INFO_EVENTFD |
-			    (fk.noresize ? VFIO_IRQ_INFO_NORESIZE : 0);
-		return 0;
-	}
-	case VFIO_DEVICE_SET_IRQS:
-		return fake_set_irqs(arg);
-	default:
-		return -ENOTTY;
-	}
-}
-
-/*
- * The interposed libc entry points. The build compiles with hidden
- * visibility; these must be default so that the linker exports them and
- * libmsix.so's references bind here.
- */
-#define INTERPOSE __attribute__((visibility("default")))
-
-INTERPOSE int ioctl(int fd, unsigned long request, ...)
-{
-	va_list ap;
-	void *arg;
-	int r;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (fk.fd > 0 && fd == fk.fd) {
-		r = fake_ioctl(request, arg);
-		if (r < 0) {
-			errno = -r;
-			return -1;
-		}
-		return r;
-	}
-	return (int)syscall(SYS_ioctl, fd, request, arg);
-}
-
-static bool fake_config_range(off_t off, size_t n)
-{
-	uint64_t base = (uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << REGION_SHIFT;
-
-	return (uint64_t)off >= base && (uint64_t)off + n <= base + 256;
-}
-
-INTERPOSE ssize_t pread(int fd, void *buf, size_t n, off_t off)
-{
-	if (fk.fd > 0 && fd == fk.fd) {
-		if (!fake_config_range(off, n)) {
-			errno = EINVAL;
-			return -1;
-		}
-		memcpy(buf, fk.config + (off & 0xff), n);
-		return (ssize_t)n;
-	}
-	return syscall(SYS_pread64, fd, buf, n, off);
-}
-
-INTERPOSE ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	if (fk.fd > 0 && fd == fk.fd) {
-		if (!fake_config_range(off, n)) {
-			errno = EINVAL;
-			return -1;
-		}
-		/* Only the Command register is writable in this model. */
-		if ((off & 0xff) == PCI_COMMAND && n == 2)
-			memcpy(fk.config + PCI_COMMAND, buf, 2);
-		return (ssize_t)n;
-	}
-	return syscall(SYS_pwrite64, fd, buf, n, off);
-}
-
-static void put16(uint32_t off, uint16_t v)
-{
-	memcpy(fk.config + off, &v, 2);
-}
-
-static void put32(uint32_t off, uint32_t v)
-{
-	memcpy(fk.config + off, &v, 4);
-}
-
-/* An ivshmem-like function: MSI-X table in BAR 1, a 64-bit BAR 2. */
-static void fake_init(uint32_t count, bool noresize)
-{
-	memset(&fk, 0, sizeof(fk));
-	fk.fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(fk.fd, 0);
-	fk.count = count;
-	fk.noresize = noresize;
-	for (uint32_t v = 0; v < FAKE_MAX; v++)
-		fk.trig[v] = fk.trig_num[v] = -1;
-	put16(PCI_VENDOR_ID, 0x1af4);
-	put16(PCI_DEVICE_ID, 0x1110);
-	put16(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
-	put16(PCI_STATUS, PCI_STATUS_CAP_LIST);
-	fk.config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
-	put32(PCI_BASE_ADDRESS_0, 0);
-	put32(PCI_BASE_ADDRESS_1, 0);
-	put32(PCI_BASE_ADDRESS_2,
-	      PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH);
-	fk.bar_size[0] = 256;
-	fk.bar_size[1] = 2 * FAKE_PBA_OFFSET;
-	fk.bar_size[2] = 1u << 20;
-	/* A vendor capability first, so the walk has to follow the list. */
-	fk.config[PCI_CAPABILITY_LIST] = 0x60;
-	fk.config[0x60] = PCI_CAP_ID_VNDR;
-	fk.config[0x61] = FAKE_CAP;
-	fk.config[FAKE_CAP] = PCI_CAP_ID_MSIX;
-	fk.config[FAKE_CAP + 1] = 0;
-	put16(FAKE_CAP + PCI_MSIX_FLAGS, (uint16_t)(count - 1));
-	put32(FAKE_CAP + PCI_MSIX_TABLE, FAKE_TABLE_BIR);
-	put32(FAKE_CAP + PCI_MSIX_PBA, FAKE_PBA_OFFSET | FAKE_TABLE_BIR);
-}
-
-static void fake_fini(void)
-{
-	fake_disable();
-	close(fk.fd);
-	fk.fd = 0;
-}
-
-/* Raise @v at the device: into its trigger, or into the device's PBA. */
-static void fake_raise(uint32_t v)
-{
-	if (fk.on && fk.trig[v] >= 0)
-		fake_fire(v);
-	else
-		fk.dev_pending[v] = true;
-}
-
-static unsigned fake_set_irqs_since(unsigned mark)
-{
-	return fk.calls - mark;
-}
 
 /* ------------------------------------------------------------------------ */
 /* A VMM on the fake                                                         */
@@ -450,7 +84,7 @@ static struct vmm *vmm_new(uint32_t n, bool noresize, enum libmsix_policy p)
 	struct libmsix_vfio_opts o = vmm_opts(vm);
 
 	ck_assert_ptr_nonnull(vm);
-	fake_init(n, noresize);
+	fake_vfio_init(n, noresize);
 	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &o, &vm->vf), 0);
 	memset(&vm->cfg, 0, sizeof(vm->cfg));
 	vm->cfg.size = sizeof(vm->cfg);
@@ -471,8 +105,8 @@ static void vmm_free(struct vmm *vm)
 	libmsix_dev_destroy(vm->dev);
 	libmsix_vfio_close(vm->vf);
 	ck_assert(!fk.on);
-	ck_assert_uint_eq(fake_triggers(), 0);
-	fake_fini();
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	fake_vfio_fini();
 	free(vm);
 }
 
@@ -672,7 +306,7 @@ START_TEST(test_adopt_device_without_msix)
 	struct libmsix_vfio_opts o = vmm_opts(&vm);
 	struct libmsix_vfio *vf = NULL;
 
-	fake_init(8, false);
+	fake_vfio_init(8, false);
 	fk.count = 0;
 	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &o, &vf), -ENOTSUP);
 	ck_assert_ptr_nonnull(strstr(vm.log, "no MSI-X"));
@@ -685,7 +319,7 @@ START_TEST(test_adopt_device_without_msix)
 	fk.config[0x61] = 0x60;
 	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &o, &vf), -ENOTSUP);
 	ck_assert_ptr_null(vf);
-	fake_fini();
+	fake_vfio_fini();
 }
 END_TEST
 
@@ -813,7 +447,7 @@ START_TEST(test_dynamic_lazy_one_set_irqs_per_unmask)
 	/* The enable edge: MSI-X on with vector 0 and fd -1, nothing more. */
 	ck_assert_uint_eq(fk.calls, 1);
 	ck_assert(fk.on);
-	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
 	unmask_all(vm);
 	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.set_irqs, 9);
@@ -853,7 +487,7 @@ START_TEST(test_dynamic_first_enable_avoids_allocating_prefix)
 	for (uint32_t v = 0; v < 8; v++)
 		allocated += fk.allocated[v];
 	ck_assert_uint_eq(allocated, 2);
-	ck_assert_uint_eq(fake_triggers(), 1);
+	ck_assert_uint_eq(fake_vfio_triggers(), 1);
 	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.enable_no_vec, 1);
 	ck_assert_uint_eq(st.vectors_set_up, 1);
@@ -898,7 +532,7 @@ static void enable_edge(bool noresize)
 						PCI_MSIX_FLAGS_MASKALL), 0);
 	ck_assert(fk.on);
 	ck_assert_uint_eq(fk.nvec, 1);
-	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
 	ck_assert_uint_eq(fk.calls, 1);
 	ck_assert_int_eq(fk.log[0].fds[0], -1);
 	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
@@ -910,7 +544,7 @@ static void enable_edge(bool noresize)
 		ck_assert_int_eq(vmm_vmask(vm, v, true), 0);
 	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
 	ck_assert_uint_eq(fk.calls, 1);
-	fake_raise(3);
+	fake_vfio_raise(3);
 	ck_assert(fk.dev_pending[3]);
 	ck_assert_int_eq(vmm_vmask(vm, 3, false), 0);
 	vmm_pump(vm);
@@ -924,7 +558,7 @@ static void enable_edge(bool noresize)
 	/* Enable again with nothing unmasked: on again, no vector. */
 	ck_assert_int_eq(vmm_msgctl(vm, PCI_MSIX_FLAGS_ENABLE), 0);
 	ck_assert(fk.on);
-	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
 	vmm_free(vm);
 }
 
@@ -966,7 +600,7 @@ START_TEST(test_noresize_preallocate_enables_once)
 	/* Enable edge: all 8 on their mask eventfds in one call. */
 	ck_assert_uint_eq(fk.calls, 1);
 	ck_assert_uint_eq(fk.log[0].count, 8);
-	ck_assert_uint_eq(fake_triggers(), 8);
+	ck_assert_uint_eq(fake_vfio_triggers(), 8);
 	unmask_all(vm);
 	ck_assert_int_eq(libmsix_vfio_get_stats(vm->vf, &st), 0);
 	ck_assert_uint_eq(st.set_irqs, 9);
@@ -1000,7 +634,7 @@ START_TEST(test_disable_is_one_set_irqs)
 	unmask_all(vm);
 	mark = fk.calls;
 	ck_assert_int_eq(vmm_msgctl(vm, 0), 0);
-	ck_assert_uint_eq(fake_set_irqs_since(mark), 1);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 1);
 	ck_assert_uint_eq(fk.log[mark].flags,
 			  VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER);
 	ck_assert(!fk.on);
@@ -1026,7 +660,7 @@ START_TEST(test_transaction_one_set_irqs_per_run)
 	ck_assert_int_eq(vmm_vmask(vm, 0, true), 0);
 	ck_assert_int_eq(libmsix_commit(vm->dev), 0);
 	/* Runs [0,1) (to its mask fd), [2,6), [9,12). */
-	ck_assert_uint_eq(fake_set_irqs_since(mark), 3);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 3);
 	ck_assert_uint_eq(fk.log[mark + 1].start, 2);
 	ck_assert_uint_eq(fk.log[mark + 1].count, 4);
 	ck_assert_uint_eq(fk.log[mark + 2].start, 9);
@@ -1047,15 +681,15 @@ static void mask_latch_replay(bool noresize, enum libmsix_policy p)
 
 	vmm_bringup(vm);
 	unmask_all(vm);
-	fake_raise(3);
+	fake_vfio_raise(3);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_uint_eq(vm->delivered[3], 1);
 	ck_assert_uint_eq(vm->last[3].data, test_data(3));
 
 	ck_assert_int_eq(vmm_vmask(vm, 3, true), 0);
 	ck_assert_int_eq(fk.trig_num[3], libmsix_vfio_host_fd(vm->vf, 3));
-	fake_raise(3);
-	fake_raise(3);
+	fake_vfio_raise(3);
+	fake_vfio_raise(3);
 	/* The PBA shows it at once (the poll op reads the mask eventfd). */
 	ck_assert(vmm_pba(vm, 3));
 	ck_assert_uint_eq(vm->delivered[3], 1);
@@ -1093,7 +727,7 @@ START_TEST(test_process_mask_fd_latches)
 	struct libmsix_vector_info vi;
 
 	vmm_bringup(vm);
-	fake_raise(2);
+	fake_vfio_raise(2);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 2, &vi), 0);
 	ck_assert(vi.pending);
@@ -1114,7 +748,7 @@ START_TEST(test_deliver_failure_latches)
 	vmm_bringup(vm);
 	unmask_all(vm);
 	vm->deliver_err = -EAGAIN;
-	fake_raise(1);
+	fake_vfio_raise(1);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_uint_eq(vm->delivered[1], 0);
 	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 1, &vi), 0);
@@ -1143,7 +777,7 @@ START_TEST(test_unprocessed_live_interrupt_latches_at_mask)
 
 	vmm_bringup(vm);
 	unmask_all(vm);
-	fake_raise(1);
+	fake_vfio_raise(1);
 	ck_assert_int_eq(vmm_vmask(vm, 1, true), 0);
 	ck_assert(vmm_pba(vm, 1));
 	ck_assert_uint_eq(vmm_pump(vm), 0);
@@ -1161,7 +795,7 @@ START_TEST(test_raise_before_host_vector_arrives_once)
 
 	vmm_bringup(vm);
 	ck_assert_int_eq(vmm_vmask(vm, 0, false), 0);
-	fake_raise(6);
+	fake_vfio_raise(6);
 	ck_assert_uint_eq(vmm_pump(vm), 0);
 	ck_assert_int_eq(vmm_vmask(vm, 6, false), 0);
 	/* Taken by the unmask's poll or by the VMM's loop: once either way. */
@@ -1181,7 +815,7 @@ START_TEST(test_noresize_growth_keeps_unprocessed_interrupts)
 	for (uint32_t v = 0; v < 4; v++)
 		ck_assert_int_eq(vmm_vmask(vm, v, false), 0);
 	for (uint32_t v = 0; v < 4; v++)
-		fake_raise(v);
+		fake_vfio_raise(v);
 	ck_assert_int_eq(vmm_vmask(vm, 4, false), 0); /* disruptive growth */
 	ck_assert_int_eq(libmsix_get_stats(vm->dev, &c), 0);
 	ck_assert_uint_eq(c.disruptive_reenables, 4);
@@ -1236,15 +870,15 @@ START_TEST(test_set_live_fd_routes_unmasked_vector)
 	mark = fk.calls;
 	ck_assert_int_eq(libmsix_vfio_set_live_fd(vm->vf, 4, efd), 0);
 	ck_assert_int_eq(libmsix_vfio_apply(vm->vf), 0);
-	ck_assert_uint_eq(fake_set_irqs_since(mark), 1);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 1);
 	mark = fk.calls;
 	ck_assert_int_eq(libmsix_vfio_apply(vm->vf), 0);
-	ck_assert_uint_eq(fake_set_irqs_since(mark), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 0);
 	/* Back to the library's own live eventfd. */
 	ck_assert_int_eq(libmsix_vfio_set_live_fd(vm->vf, 4, -1), 0);
 	ck_assert_int_eq(libmsix_vfio_apply(vm->vf), 0);
 	ck_assert_int_ne(fk.trig_num[4], efd);
-	fake_raise(4);
+	fake_vfio_raise(4);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_uint_eq(vm->delivered[4], 1);
 	check_kernel_matches_backend(vm);
@@ -1279,7 +913,7 @@ static void bad_live_fd(bool noresize)
 	ck_assert_uint_eq(st.rollbacks, 1);
 	ck_assert_uint_eq(st.rollback_failures, 0);
 	/* Interrupts on the old vectors still arrive. */
-	fake_raise(1);
+	fake_vfio_raise(1);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_uint_eq(vm->delivered[1], 1);
 	/* Fixed: retry makes 2..5 live. */
@@ -1444,7 +1078,7 @@ START_TEST(test_host_vector_exhaustion_leaves_host_clean)
 						PCI_MSIX_FLAGS_MASKALL),
 			 -ENOSPC);
 	ck_assert(!fk.on);
-	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
 	check_kernel_matches_backend(vm);
 	ck_assert_ptr_nonnull(strstr(vm->all, "SET_IRQS failed: No space"));
 	/* Each later transition tries again and fails just as cleanly. */
@@ -1456,7 +1090,7 @@ START_TEST(test_host_vector_exhaustion_leaves_host_clean)
 	ck_assert_int_eq(vmm_vmask(vm, 0, false), 0);
 	ck_assert_int_eq(libmsix_get_vector_info(vm->dev, 0, &vi), 0);
 	ck_assert(vi.live);
-	fake_raise(0);
+	fake_vfio_raise(0);
 	ck_assert_uint_eq(vmm_pump(vm), 1);
 	ck_assert_uint_eq(vm->delivered[0], 1);
 	vmm_free(vm);
@@ -1473,7 +1107,7 @@ START_TEST(test_close_releases_host_and_fds)
 	struct libmsix_backend *be;
 	size_t fds;
 
-	fake_init(16, false);
+	fake_vfio_init(16, false);
 	fds = count_open_fds();
 	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &o, &vf), 0);
 	be = libmsix_vfio_backend(vf);
@@ -1481,15 +1115,15 @@ START_TEST(test_close_releases_host_and_fds)
 	for (uint32_t v = 0; v < 16; v += 2)
 		ck_assert_int_eq(be->ops->unmask(be, v), 0);
 	ck_assert_int_eq(be->ops->commit(be), 0);
-	ck_assert_uint_eq(fake_triggers(), 16);
+	ck_assert_uint_eq(fake_vfio_triggers(), 16);
 	ck_assert_uint_eq(count_open_fds(), fds + 16 + 16);
 	libmsix_vfio_close(vf);
 	ck_assert(!fk.on);
-	ck_assert_uint_eq(fake_triggers(), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
 	/* The adopted device fd stays open: the caller owns it. */
 	ck_assert_uint_eq(count_open_fds(), fds);
 	ck_assert_int_ge(fcntl(fk.fd, F_GETFD), 0);
-	fake_fini();
+	fake_vfio_fini();
 }
 END_TEST
 
@@ -1501,7 +1135,7 @@ START_TEST(test_abort_discards_staged)
 	struct libmsix_vfio *vf = NULL;
 	struct libmsix_backend *be;
 
-	fake_init(8, false);
+	fake_vfio_init(8, false);
 	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &o, &vf), 0);
 	be = libmsix_vfio_backend(vf);
 	ck_assert_int_eq(be->ops->alloc(be, 2, 3), 0);
@@ -1512,13 +1146,13 @@ START_TEST(test_abort_discards_staged)
 	ck_assert_int_eq(be->ops->alloc(be, 2, 3), 0);
 	ck_assert_int_eq(be->ops->commit(be), 0);
 	ck_assert_uint_eq(fk.calls, 2); /* no_vec enable, then [2, 5) */
-	ck_assert_uint_eq(fake_triggers(), 3);
+	ck_assert_uint_eq(fake_vfio_triggers(), 3);
 	ck_assert_int_eq(be->ops->release(be, 2, 3), 0);
 	ck_assert_int_eq(be->ops->commit(be), 0);
 	ck_assert(!fk.on); /* nothing left: one disable, not runs of -1 */
 	ck_assert_uint_eq(fk.calls, 3);
 	libmsix_vfio_close(vf);
-	fake_fini();
+	fake_vfio_fini();
 }
 END_TEST
 
