@@ -320,9 +320,13 @@ LIBMSIX_EXPORT int libmsix_dev_create(const struct libmsix_config *cfg,
 /**
  * libmsix_dev_destroy() - release every host resource (one commit) and free.
  * @dev: NULL is allowed. No other call on @dev may be running.
+ * Return: 0 (also for NULL; host resources a backend failed to release are
+ * logged); -EBUSY, with nothing changed and @dev still valid, while a
+ * transaction is open (libmsix_begin() without its libmsix_commit(), on any
+ * thread): commit it first.
  * Context: any thread. Calls back: backend mask/unroute/release/commit.
  */
-LIBMSIX_EXPORT void libmsix_dev_destroy(struct libmsix_dev *dev);
+LIBMSIX_EXPORT int libmsix_dev_destroy(struct libmsix_dev *dev);
 
 /**
  * libmsix_reset() - function-level reset (R30, R31): Enable and Function
@@ -510,8 +514,11 @@ LIBMSIX_EXPORT int libmsix_begin(struct libmsix_dev *dev);
 /**
  * libmsix_commit() - close a transaction; the outermost one applies all
  * staged backend work in one backend commit (none if nothing changed).
- * Return: 0; -EPERM when no transaction is open; or the backend -errno
- * (the vectors that could not go live stay blocked; see libmsix_fault_fn).
+ * Return: 0; -EPERM, at once and with nothing changed, when the calling
+ * thread has no transaction open on @dev (none is, or another thread's
+ * is: only the thread that called libmsix_begin() may commit it); or the
+ * backend -errno (the vectors that could not go live stay blocked; see
+ * libmsix_fault_fn).
  * Context: the thread that called libmsix_begin().
  */
 LIBMSIX_EXPORT int libmsix_commit(struct libmsix_dev *dev);

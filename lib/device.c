@@ -239,16 +239,21 @@ int libmsix_reset(struct libmsix_dev *dev)
 	return err;
 }
 
-void libmsix_dev_destroy(struct libmsix_dev *dev)
+int libmsix_dev_destroy(struct libmsix_dev *dev)
 {
 	if (!dev)
-		return;
+		return 0;
+	/* Its owner holds the lock: destroying it would wait for ever, or
+	 * free a locked mutex under the owner's feet. */
+	if (lmx_transaction_open(dev))
+		return -EBUSY;
 	if (libmsix_reset(dev) < 0)
 		lmx_dev_log(dev, LK_OTHER, LOG_ERR,
 			"host resources could not all be released");
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->touched);
 	free(dev);
+	return 0;
 }
 
 int libmsix_get_vector_info(struct libmsix_dev *dev, uint32_t vector,

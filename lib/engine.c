@@ -676,7 +676,28 @@ int libmsix_begin(struct libmsix_dev *dev)
 		return -EDEADLK;
 	}
 	lmx_engine_tx_begin(dev);
+	if (atomic_load_explicit(&dev->vmm_depth, memory_order_relaxed) == 0)
+		atomic_store_explicit(&dev->tx_owner, lmx_thread_id(),
+				      memory_order_relaxed);
+	atomic_fetch_add_explicit(&dev->vmm_depth, 1, memory_order_release);
 	return 0; /* the lock stays held until commit */
+}
+
+/*
+ * The calling thread has a transaction open. Without the lock: only that
+ * thread changes the answer for itself, and any other thread gets false
+ * whatever the owner is doing.
+ */
+static bool own_transaction(struct libmsix_dev *dev)
+{
+	return atomic_load_explicit(&dev->vmm_depth, memory_order_acquire) &&
+	       atomic_load_explicit(&dev->tx_owner, memory_order_relaxed) ==
+		       lmx_thread_id();
+}
+
+bool lmx_transaction_open(struct libmsix_dev *dev)
+{
+	return atomic_load_explicit(&dev->vmm_depth, memory_order_acquire);
 }
 
 int libmsix_commit(struct libmsix_dev *dev)
@@ -685,11 +706,12 @@ int libmsix_commit(struct libmsix_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
-	lmx_dev_lock(dev);
-	if (dev->tx_depth == 0) {
-		lmx_dev_unlock(dev);
+	/* Waiting for the lock would wait for ever where another thread's
+	 * transaction holds it. */
+	if (!own_transaction(dev))
 		return -EPERM;
-	}
+	lmx_dev_lock(dev);
+	atomic_fetch_sub_explicit(&dev->vmm_depth, 1, memory_order_release);
 	err = lmx_engine_tx_end(dev);
 	lmx_dev_unlock(dev); /* the lock libmsix_begin() took */
 	lmx_dev_unlock(dev);

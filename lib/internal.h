@@ -135,6 +135,14 @@ struct libmsix_dev {
 	bool host_enable;		/* MSI-X Enable the backend last committed */
 	bool quick_mask;		/* V_SETTLED may be set (see there) */
 	unsigned tx_depth;
+	/*
+	 * libmsix_begin()s not yet committed, and the thread that made them
+	 * (lmx_thread_id()). Atomic so that libmsix_commit() and
+	 * libmsix_dev_destroy() can check them without the lock, which the
+	 * owner of a transaction holds.
+	 */
+	_Atomic unsigned vmm_depth;
+	_Atomic uintptr_t tx_owner;
 	uint32_t touched_lo, touched_hi; /* [lo, hi) of touched vectors */
 	bitstr_t *touched;
 
@@ -163,6 +171,15 @@ void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked);
 void lmx_engine_touch_all(struct libmsix_dev *dev);
 int lmx_engine_flush(struct libmsix_dev *dev);
 void lmx_engine_enable(struct libmsix_dev *dev);
+bool lmx_transaction_open(struct libmsix_dev *dev); /* any thread, no lock */
+
+/* A token unique to the calling thread while it lives. */
+static inline uintptr_t lmx_thread_id(void)
+{
+	static _Thread_local char token;
+
+	return (uintptr_t)&token;
+}
 
 /* The device lock: recursive, for the VMM's calls inside begin/commit. */
 static inline void lmx_dev_lock(struct libmsix_dev *dev)

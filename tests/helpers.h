@@ -72,7 +72,7 @@ static inline struct tdev tdev_new(uint32_t n)
 
 static inline void tdev_free(struct tdev *t)
 {
-	libmsix_dev_destroy(t->dev);
+	ck_assert_int_eq(libmsix_dev_destroy(t->dev), 0);
 	ck_assert_uint_eq(libmsix_recorder_violations(t->rec), 0);
 	libmsix_recorder_destroy(t->rec);
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The lifecycle engine: policies, batching, rollback, replay. */
+#include <pthread.h>
+
 #include "helpers.h"
 
 /* Unmask vectors 0..n-1 one at a time, as request_irq() does. */
@@ -210,6 +212,96 @@ START_TEST(test_no_commit_when_nothing_staged)
 }
 END_TEST
 
+/* Another thread's libmsix_commit() on @dev: its result. */
+static void *commit_thread(void *arg)
+{
+	return (void *)(intptr_t)libmsix_commit(arg);
+}
+
+static int commit_elsewhere(struct libmsix_dev *dev)
+{
+	pthread_t th;
+	void *ret;
+
+	ck_assert_int_eq(pthread_create(&th, NULL, commit_thread, dev), 0);
+	ck_assert_int_eq(pthread_join(th, &ret), 0);
+	return (int)(intptr_t)ret;
+}
+
+/*
+ * Misuse fails at once instead of hanging: a commit from a thread that did
+ * not begin the transaction used to wait for ever for the lock its owner
+ * holds (the test's timeout would catch that).
+ */
+START_TEST(test_commit_from_another_thread_is_eperm)
+{
+	struct tdev t = tdev_new(4);
+
+	ck_assert_int_eq(commit_elsewhere(t.dev), -EPERM); /* none open */
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(commit_elsewhere(t.dev), -EPERM);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_int_eq(commit_elsewhere(t.dev), -EPERM);
+	ck_assert_uint_eq(libmsix_recorder_count_kind(t.rec, LIBMSIX_REC_COMMIT),
+			  0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), -EPERM);
+	ck_assert(libmsix_enabled(t.dev));
+	tdev_free(&t);
+}
+END_TEST
+
+struct tx_holder {
+	struct libmsix_dev *dev;
+	pthread_barrier_t opened, checked;
+	int commit_ret;
+};
+
+static void *hold_transaction(void *arg)
+{
+	struct tx_holder *h = arg;
+
+	ck_assert_int_eq(libmsix_begin(h->dev), 0);
+	pthread_barrier_wait(&h->opened);
+	pthread_barrier_wait(&h->checked);
+	h->commit_ret = libmsix_commit(h->dev);
+	return NULL;
+}
+
+/*
+ * Destroying a device with a transaction open freed a mutex its owner
+ * still held (or waited for ever for it): -EBUSY, and nothing changes.
+ */
+START_TEST(test_destroy_with_transaction_open_is_ebusy)
+{
+	struct tdev t = tdev_new(4);
+	struct tx_holder h = { .dev = t.dev };
+	pthread_t th;
+
+	ck_assert_int_eq(libmsix_dev_destroy(NULL), 0);
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_dev_destroy(t.dev), -EBUSY);
+	ck_assert_int_eq(set_msgctl(&t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert(libmsix_enabled(t.dev));
+
+	/* The same while another thread holds the transaction. */
+	pthread_barrier_init(&h.opened, NULL, 2);
+	pthread_barrier_init(&h.checked, NULL, 2);
+	ck_assert_int_eq(pthread_create(&th, NULL, hold_transaction, &h), 0);
+	pthread_barrier_wait(&h.opened);
+	ck_assert_int_eq(libmsix_dev_destroy(t.dev), -EBUSY);
+	pthread_barrier_wait(&h.checked);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(h.commit_ret, 0);
+	pthread_barrier_destroy(&h.opened);
+	pthread_barrier_destroy(&h.checked);
+	tdev_free(&t);
+}
+END_TEST
+
 START_TEST(test_backend_failure_on_unmask_rolls_back)
 {
 	struct tdev t = tdev_new(4);
@@ -363,6 +455,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_function_mask_clear_is_one_commit);
 	tcase_add_test(tc, test_no_commit_when_nothing_changed);
 	tcase_add_test(tc, test_no_commit_when_nothing_staged);
+	tcase_add_test(tc, test_commit_from_another_thread_is_eperm);
+	tcase_add_test(tc, test_destroy_with_transaction_open_is_ebusy);
 	tcase_add_test(tc, test_backend_failure_on_unmask_rolls_back);
 	tcase_add_test(tc, test_budget_exhaustion_faults_not_asserts);
 	tcase_add_test(tc, test_transaction_batches_restore);
