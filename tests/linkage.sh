@@ -7,6 +7,7 @@
 # (a VMM links both).
 #
 #   linkage.sh --cc CC --include DIR --map FILE --so LIB [--archive LIB.a]
+#              [--sanitize=LIST]   (as LIBMSIX_SANITIZE: the archive's runtime)
 #   linkage.sh --cc CC --selftest
 #
 # Every include/*.h is read, so new public headers are covered without
@@ -36,7 +37,7 @@ QEMU_MSIX_NAMES=(
 	vmstate_msix
 )
 
-cc='' incdir='' map='' so='' archive='' selftest=0
+cc='' incdir='' map='' so='' archive='' sanitize='' selftest=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--cc) cc=$2; shift 2 ;;
@@ -44,12 +45,13 @@ while [[ $# -gt 0 ]]; do
 	--map) map=$2; shift 2 ;;
 	--so) so=$2; shift 2 ;;
 	--archive) archive=$2; shift 2 ;;
+	--sanitize=*) sanitize=${1#*=}; shift ;;
 	--selftest) selftest=1; shift ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
 [[ -n $cc ]] || die "--cc is required"
-for tool in nm readelf perl; do
+for tool in nm readelf perl ld objcopy; do
 	command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 
@@ -115,6 +117,61 @@ declared_functions() {
 		' "$aux"
 	done | sort -u
 	rm -f "$aux"
+}
+
+# check_archive: the static library defines, as global symbols, only
+# libmsix_* names (and none of QEMU's), and a program that defines every
+# other name the archive has (kvm_commit_prepare, lmx_*, static helpers)
+# links against it statically: the names libmsix uses between its own files
+# do not collide with a VMM's. Uses $archive, $cc and the qemu table of
+# check_linkage. 0 when both hold, else 1 after printing each breach.
+check_archive() {
+	local sym bad=0 work
+	[[ -f $archive ]] || die "no static library $archive"
+	while read -r sym; do
+		[[ -n $sym ]] || continue
+		if [[ -n ${qemu[$sym]:-} ]]; then
+			say "FAIL: $archive defines $sym, a name QEMU's hw/pci/msix.h defines"
+			bad=1
+		elif [[ $sym != libmsix_* ]]; then
+			say "FAIL: $archive defines the global $sym: a program defining its own $sym cannot link libmsix statically"
+			bad=1
+		fi
+	done < <(nm -g --defined-only "$archive" | awk 'NF == 3 { print $3 }' | sort -u)
+
+	# The program: one definition per non-libmsix_ name the archive
+	# defines, local or not (except the names it also takes from elsewhere,
+	# e.g. libc's, and those with a leading _, reserved to the compiler and
+	# the C library), and a reference to one libmsix_ function. Every member is linked
+	# (--whole-archive): a linker that finds a name already defined does not
+	# pull the member defining it, and the library would silently call the
+	# program's function instead of its own.
+	local first locals undef
+	first=$(nm -g --defined-only "$archive" | awk 'NF == 3 && $2 == "T" { print $3; exit }')
+	[[ -n $first ]] || { say "FAIL: $archive defines no global function"; return 1; }
+	undef=$(nm -u "$archive" | awk 'NF == 2 { print $2 }' | sort -u)
+	locals=$(nm --defined-only "$archive" |
+		awk 'NF == 3 && $2 ~ /^[tdbrTDBR]$/ && $3 ~ /^[A-Za-z][A-Za-z0-9_]*$/ && $3 !~ /^libmsix_/ { print $3 }' |
+		sort -u | comm -23 - <(printf '%s\n' "$undef"))
+	work=$(mktemp -d)
+	{
+		printf 'extern char %s[];\n' "$first"
+		while read -r sym; do
+			[[ -z $sym ]] || printf 'char %s[1];\n' "$sym"
+		done <<<"$locals"
+		printf 'int main(void)\n{\n\treturn %s == 0;\n}\n' "$first"
+	} >"$work/vmm.c"
+	local san=()
+	[[ -z $sanitize ]] || san=(-fsanitize="$sanitize")
+	if ! "$cc" "${san[@]}" -o "$work/vmm" "$work/vmm.c" \
+		-Wl,--whole-archive "$archive" -Wl,--no-whole-archive -lpthread >"$work/ld.out" 2>&1; then
+		say "FAIL: a program defining the archive's $(grep -c . <<<"$locals") internal names cannot link $archive statically:"
+		sed 's/^/    /' "$work/ld.out" | head -n 20
+		bad=1
+	fi
+	rm -rf "$work"
+	((bad)) || say "ok: $archive: only libmsix_* global; a program defining its $(grep -c . <<<"$locals") internal names (e.g. $(grep -v "^__" <<<"$locals" | head -n 3 | tr '\n' ' ')) links"
+	return "$bad"
 }
 
 # check_linkage: 0 when every rule holds, else 1 after printing each breach.
@@ -231,21 +288,7 @@ check_linkage() {
 	fi
 
 	if [[ -n $archive ]]; then
-		[[ -f $archive ]] || die "no static library $archive"
-		local sym others=()
-		while read -r sym; do
-			[[ -n $sym ]] || continue
-			if [[ -n ${qemu[$sym]:-} ]]; then
-				say "FAIL: $archive defines $sym, a name QEMU's hw/pci/msix.h defines"
-				failed=1
-			elif [[ $sym != libmsix_* ]]; then
-				others+=("$sym")
-			fi
-		done < <(nm -g --defined-only "$archive" | awk 'NF == 3 { print $3 }' | sort -u)
-		# Not a failure (the shared library hides them); a static link beside
-		# a program with the same global name fails, so say which there are.
-		((${#others[@]} == 0)) ||
-			say "note: $archive also defines ${#others[@]} non-libmsix_ globals for static links: ${others[*]}"
+		check_archive || failed=1
 	fi
 
 	if ((failed == 0)); then
@@ -301,15 +344,35 @@ selftest() {
 	build_case leak 'LIBMSIX_EXPORT int libmsix_a(void);' \
 		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int helper(void) { return 1; }' "$any_map"
 
-	# A static archive whose internal helper has one of QEMU's names.
+	# Static archives. archive: an internal helper has one of QEMU's
+	# names; archiveleak: an internal helper is global (what `ar` of the
+	# plain objects gives); the good case's archive is built as the library's
+	# is (ld -r + objcopy --localize-hidden) from a file with a hidden global
+	# helper and a static one.
 	build_case archive 'LIBMSIX_EXPORT int libmsix_a(void);' \
 		'int libmsix_a(void) { return 0; } int msix_present(void); int msix_present(void) { return 1; }' "$good_map"
 	"$cc" -c -fPIC -I"$work/archive/include" -o "$work/archive/lib.o" "$work/archive/lib.c"
 	ar rcs "$work/archive/libmsix.a" "$work/archive/lib.o"
+	build_case archiveleak 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int kvm_commit_prepare(void); int kvm_commit_prepare(void) { return 1; } int libmsix_a(void) { return kvm_commit_prepare(); }' "$good_map"
+	"$cc" -c -fPIC -fvisibility=hidden -DLIBMSIX_BUILDING -I"$work/archiveleak/include" \
+		-o "$work/archiveleak/lib.o" "$work/archiveleak/lib.c"
+	ar rcs "$work/archiveleak/libmsix.a" "$work/archiveleak/lib.o"
+	local g=$work/good
+	printf '%s\n' 'int kvm_commit_prepare(void); int kvm_commit_prepare(void) { return 1; }' \
+		'static int lmx_static(void) { return 2; }' \
+		'int libmsix_c(void); int libmsix_c(void) { return kvm_commit_prepare() + lmx_static(); }' >"$g/helper.c"
+	"$cc" -c -fPIC -fvisibility=hidden -DLIBMSIX_BUILDING -I"$g/include" -o "$g/lib.o" "$g/lib.c"
+	"$cc" -c -fPIC -fvisibility=hidden -o "$g/helper.o" "$g/helper.c"
+	ld -r -o "$g/all.o" "$g/lib.o" "$g/helper.o"
+	objcopy --localize-hidden "$g/all.o" "$g/all.l.o"
+	ar rcs "$g/libmsix.a" "$g/all.l.o"
 
 	local c rc bad=0
-	for c in good undeclared missing unmarked qemu unversioned othernode leak archive; do
+	for c in good undeclared missing unmarked qemu unversioned othernode leak archive archiveleak; do
 		incdir=$work/$c/include so=$work/$c/libmsix.so map=$work/$c/libmsix.map archive=''
+		[[ $c != good ]] || archive=$work/$c/libmsix.a
+		[[ $c != archiveleak ]] || archive=$work/$c/libmsix.a
 		[[ $c != othernode ]] || map=$work/$c/libmsix.map.other
 		[[ $c != archive ]] || archive=$work/$c/libmsix.a
 		rc=0
