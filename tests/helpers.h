@@ -12,6 +12,7 @@
 #define LIBMSIX_TEST_HELPERS_H
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,20 @@ static inline const struct libmsix_rec_op *last_delivery(struct tdev *t)
 			return op;
 	}
 	return NULL;
+}
+
+/* File descriptors this process has open now (leak checks). */
+static inline int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
 }
 
 /* Run one suite; exit status for CTest. */

@@ -16,19 +16,6 @@
 #include "helpers.h"
 #include "libmsix-kvm.h"
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
-
 /* ------------------------------------------------------------------------ */
 
 struct kt {
