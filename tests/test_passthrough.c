@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The passthrough backend (lib/passthrough.c): the real VFIO and KVM
+ * backends composed, against the fake vfio-pci device and the fake KVM VM
+ * (tests/fakes/). What is checked is the composition: which half each op
+ * reaches, that the device's trigger is the vector's irqfd eventfd while
+ * the guest has it unmasked, that either mask strategy keeps an interrupt
+ * as the pending bit and delivers it once, and that commit is
+ * all-or-nothing across both halves. The real kernels are tested in the
+ * guest (tests/guest/kvm_pt_doorbell.c).
+ */
+#include "fakes/fake_kvm.h"
+#include "fakes/fake_vfio.h"
+#include "helpers.h"
+#include "libmsix-kvm.h"
+#include "libmsix-vfio.h"
+
+struct pt {
+	struct fake_kvm *f;
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *k;
+	struct libmsix_vfio *vf;
+	struct libmsix_passthrough *p;
+	struct tdev t;		/* .dev on the passthrough backend; no .rec */
+	int fds_before;
+};
+
+/* @n vectors, every one used, the guest's layout of helpers.h (the VMM
+ * chooses it; the fake device's real one is not what the guest sees). */
+static void pt_new(struct pt *p, uint32_t n, bool noresize,
+		   enum libmsix_pt_mask mask, enum libmsix_policy policy)
+{
+	struct libmsix_vfio_opts vo = { .size = sizeof(vo) };
+	struct libmsix_kvm_vm_config vc = {
+		.size = sizeof(vc),
+		.vm_fd = FAKE_KVM_FD,
+		.ioctl = fake_kvm_ioctl,
+	};
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc),
+		.flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = n,
+		.reserve = n,
+	};
+	struct libmsix_passthrough_config pc = {
+		.size = sizeof(pc),
+		.mask = mask,
+	};
+	struct libmsix_config cfg = test_config(n);
+
+	memset(p, 0, sizeof(*p));
+	p->fds_before = open_fds();
+	fake_vfio_init(n, noresize);
+	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &vo, &p->vf), 0);
+	p->f = fake_kvm_new(4096);
+	vc.ioctl_opaque = p->f;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&vc, &p->vm), 0);
+	ck_assert_int_eq(libmsix_kvm_create(p->vm, &kc, &p->k), 0);
+	ck_assert_int_eq(libmsix_passthrough_create(p->vf, p->k, &pc, &p->p),
+			 0);
+	cfg.policy = policy;
+	p->t.n = n;
+	ck_assert_int_eq(libmsix_dev_create(&cfg,
+					    libmsix_passthrough_backend(p->p),
+					    &p->t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_use_all(p->t.dev), 0);
+}
+
+/* Teardown in the documented order; nothing may be left behind. */
+static void pt_free(struct pt *p)
+{
+	libmsix_dev_destroy(p->t.dev);
+	libmsix_passthrough_destroy(p->p);
+	libmsix_kvm_destroy(p->k);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(p->vm), 0);
+	libmsix_vfio_close(p->vf);
+	ck_assert(!fk.on);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	fake_vfio_fini();
+	ck_assert_uint_eq(p->f->nr_irqfds, 0);
+	ck_assert_uint_eq(p->f->violations, 0);
+	free(p->f);
+	ck_assert_int_eq(open_fds(), p->fds_before);
+}
+
+static struct libmsix_passthrough_stats pstats(struct pt *p)
+{
+	struct libmsix_passthrough_stats s;
+
+	ck_assert_int_eq(libmsix_passthrough_get_stats(p->p, &s), 0);
+	return s;
+}
+
+static int kvm_efd(struct pt *p, uint32_t v)
+{
+	return libmsix_kvm_vector_eventfd(p->k, v);
+}
+
+/* The device raises @v (vfio_msihandler): it signals whatever trigger
+ * the kernel holds, which KVM injects if it is an assigned irqfd with a
+ * route; without a trigger it waits in the device's PBA. */
+static void device_raise(struct pt *p, uint32_t v)
+{
+	if (fk.on && fk.trig[v] >= 0)
+		fake_kvm_fire(p->f, fk.trig_num[v]);
+	else
+		fake_vfio_raise(v);
+}
+
+static bool pending(struct pt *p, uint32_t v)
+{
+	struct libmsix_vector_info vi;
+
+	ck_assert_int_eq(libmsix_get_vector_info(p->t.dev, v, &vi), 0);
+	return vi.pending;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Going live                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Unmasking points the device at the vector's irqfd eventfd, after its
+ * route and irqfd exist; an interrupt then reaches the guest without the
+ * VMM: KVM injects it. */
+static void unmask_goes_live(bool noresize, enum libmsix_policy policy)
+{
+	struct pt p;
+	const struct kvm_irq_routing_entry *r;
+	int gsi;
+
+	pt_new(&p, 8, noresize, LIBMSIX_PT_MASK_AUTO, policy);
+	linux_bringup(&p.t);
+	ck_assert_uint_eq(p.f->nr_irqfds, 0);
+	ck_assert_int_eq(set_vmask(&p.t, 3, false), 0);
+
+	ck_assert_int_ge(kvm_efd(&p, 3), 0);
+	ck_assert_int_eq(fk.trig_num[3], kvm_efd(&p, 3));
+	ck_assert_int_eq(libmsix_vfio_host_fd(p.vf, 3), kvm_efd(&p, 3));
+	gsi = libmsix_kvm_vector_gsi(p.k, 3);
+	ck_assert_int_ge(gsi, 0);
+	r = fake_kvm_route(p.f, (uint32_t)gsi);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->u.msi.address_lo, (uint32_t)test_addr(3));
+	ck_assert_uint_eq(r->u.msi.data, test_data(3));
+	ck_assert_uint_eq(p.f->nr_irqfds, 1);
+
+	device_raise(&p, 3);
+	ck_assert_uint_eq(p.f->injected, 1);
+	ck_assert_uint_eq(p.f->signals, 0);
+	ck_assert(!pending(&p, 3));
+	ck_assert(!pba_bit(&p.t, 3));
+	pt_free(&p);
+}
+
+START_TEST(test_unmask_goes_live_dynamic_lazy)
+{
+	unmask_goes_live(false, LIBMSIX_POLICY_LAZY);
+}
+END_TEST
+
+START_TEST(test_unmask_goes_live_noresize_preallocate)
+{
+	unmask_goes_live(true, LIBMSIX_POLICY_PREALLOCATE);
+}
+END_TEST
+
+/* A preallocated vector's first unmask is KVM-only: VFIO's trigger is
+ * already the irqfd eventfd, so there is no SET_IRQS per request_irq(). */
+START_TEST(test_preallocated_first_unmask_is_kvm_only)
+{
+	struct pt p;
+	unsigned mark;
+
+	pt_new(&p, 8, true, LIBMSIX_PT_MASK_AUTO, LIBMSIX_POLICY_PREALLOCATE);
+	linux_bringup(&p.t);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(fk.trig_num[v], kvm_efd(&p, v));
+	mark = fk.calls;
+	fake_kvm_clear(p.f);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(set_vmask(&p.t, v, false), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 0);
+	ck_assert_uint_eq(fake_kvm_count(p.f, 'A'), 8);
+	ck_assert_uint_eq(p.f->nr_irqfds, 8);
+	pt_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Masking: either strategy latches, and delivers once                       */
+/* ------------------------------------------------------------------------ */
+
+/* A device of 8 vectors masked by @how with vector @v live; the KVM trace
+ * emptied. Returns fk.calls (the SET_IRQS count) then. */
+static unsigned one_live(struct pt *p, enum libmsix_pt_mask how, uint32_t v)
+{
+	pt_new(p, 8, false, how, LIBMSIX_POLICY_LAZY);
+	linux_bringup(&p->t);
+	ck_assert_int_eq(set_vmask(&p->t, v, false), 0);
+	fake_kvm_clear(p->f);
+	return fk.calls;
+}
+
+/* SWAP: the mask is one SET_IRQS that points the device at VFIO's mask
+ * eventfd; the irqfd stays; the unmask swaps back and replays the latched
+ * interrupt with KVM_SIGNAL_MSI, carrying the message written meanwhile. */
+START_TEST(test_mask_by_swap_latches_and_replays_once)
+{
+	struct pt p;
+	unsigned mark = one_live(&p, LIBMSIX_PT_MASK_SWAP, 5);
+
+	ck_assert_int_eq(set_vmask(&p.t, 5, true), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 1);
+	ck_assert_uint_eq(p.f->trace_len, 0); /* no KVM ioctl */
+	ck_assert_int_ge(fk.trig_num[5], 0);
+	ck_assert_int_ne(fk.trig_num[5], kvm_efd(&p, 5));
+	ck_assert_uint_eq(p.f->nr_irqfds, 1);
+	ck_assert_uint_eq(pstats(&p).masks_swap, 1);
+	ck_assert_uint_eq(pstats(&p).masks_irqfd, 0);
+
+	device_raise(&p, 5);
+	device_raise(&p, 5);
+	ck_assert_uint_eq(p.f->injected, 0);
+	ck_assert(pba_bit(&p.t, 5));
+
+	set_msg(&p.t, 5, test_addr(5), 0x7777);
+	mark = fk.calls;
+	ck_assert_int_eq(set_vmask(&p.t, 5, false), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 1);
+	ck_assert_int_eq(fk.trig_num[5], kvm_efd(&p, 5));
+	ck_assert_uint_eq(p.f->signals, 1);
+	ck_assert_uint_eq(p.f->last_msi.data, 0x7777);
+	ck_assert_uint_eq(p.f->injected, 0);
+	ck_assert(!pba_bit(&p.t, 5));
+	pt_free(&p);
+}
+END_TEST
+
+/* IRQFD: the mask is a KVM_IRQFD deassign and no SET_IRQS; the device keeps
+ * signalling the eventfd, which the PBA shows; the unmask re-assigns and
+ * the guest gets the interrupt exactly once (replayed or injected). */
+START_TEST(test_mask_by_irqfd_latches_and_delivers_once)
+{
+	struct pt p;
+	unsigned mark = one_live(&p, LIBMSIX_PT_MASK_IRQFD, 6);
+
+	ck_assert_int_eq(set_vmask(&p.t, 6, true), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 0);
+	ck_assert_str_eq(p.f->trace, "D");
+	ck_assert_uint_eq(p.f->nr_irqfds, 0);
+	ck_assert_int_eq(fk.trig_num[6], kvm_efd(&p, 6));
+	ck_assert_uint_eq(pstats(&p).masks_irqfd, 1);
+	ck_assert_uint_eq(pstats(&p).masks_swap, 0);
+
+	device_raise(&p, 6);
+	ck_assert_uint_eq(p.f->injected, 0);
+	ck_assert(pba_bit(&p.t, 6));
+
+	ck_assert_int_eq(set_vmask(&p.t, 6, false), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 0);
+	ck_assert_uint_eq(fake_kvm_count(p.f, 'A'), 1);
+	ck_assert_uint_eq(p.f->nr_irqfds, 1);
+	ck_assert_uint_eq(p.f->injected + p.f->signals, 1);
+	ck_assert(!pba_bit(&p.t, 6));
+	pt_free(&p);
+}
+END_TEST
+
+/* A mask+unmask with nothing raised in between delivers nothing. */
+START_TEST(test_mask_unmask_cycle_delivers_nothing)
+{
+	static const enum libmsix_pt_mask how[] = { LIBMSIX_PT_MASK_SWAP,
+						    LIBMSIX_PT_MASK_IRQFD };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct pt p;
+
+		pt_new(&p, 4, false, how[i], LIBMSIX_POLICY_LAZY);
+		linux_bringup(&p.t);
+		ck_assert_int_eq(set_vmask(&p.t, 1, false), 0);
+		ck_assert_int_eq(set_vmask(&p.t, 1, true), 0);
+		ck_assert_int_eq(set_vmask(&p.t, 1, false), 0);
+		ck_assert_uint_eq(p.f->injected + p.f->signals, 0);
+		ck_assert(!pba_bit(&p.t, 1));
+		ck_assert_int_eq(fk.trig_num[1], kvm_efd(&p, 1));
+		pt_free(&p);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Commit across both halves                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* VFIO's SET_IRQS fails after KVM's ioctls ran: KVM is undone (no irqfd
+ * left on an eventfd the device is not using), the vector faults, and a
+ * later unmask goes live normally. */
+START_TEST(test_vfio_failure_undoes_kvm)
+{
+	struct pt p;
+	struct libmsix_vector_info vi;
+
+	pt_new(&p, 8, false, LIBMSIX_PT_MASK_AUTO, LIBMSIX_POLICY_LAZY);
+	linux_bringup(&p.t);
+	fk.fail_at = fk.calls + 1;
+	fk.fail_index = -1;
+	fk.fail_err = -EIO;
+	set_vmask(&p.t, 2, false);
+	ck_assert_uint_eq(fake_kvm_count(p.f, 'A'), 1); /* KVM did run */
+	ck_assert_uint_eq(p.f->nr_irqfds, 0);		  /* and was undone */
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	ck_assert_uint_eq(pstats(&p).rollbacks, 1);
+	ck_assert_int_eq(libmsix_get_vector_info(p.t.dev, 2, &vi), 0);
+	ck_assert_uint_eq(vi.host & LIBMSIX_HOST_FAULT, LIBMSIX_HOST_FAULT);
+	ck_assert(!vi.live);
+
+	fk.fail_at = 0;
+	ck_assert_int_eq(set_vmask(&p.t, 2, true), 0);
+	ck_assert_int_eq(set_vmask(&p.t, 2, false), 0);
+	ck_assert_int_eq(fk.trig_num[2], kvm_efd(&p, 2));
+	ck_assert_uint_eq(p.f->nr_irqfds, 1);
+	device_raise(&p, 2);
+	ck_assert_uint_eq(p.f->injected, 1);
+	pt_free(&p);
+}
+END_TEST
+
+/* KVM's half fails first: VFIO is never asked (no SET_IRQS), nothing is
+ * left in either half. */
+START_TEST(test_kvm_failure_skips_vfio)
+{
+	struct pt p;
+	unsigned mark;
+
+	pt_new(&p, 8, false, LIBMSIX_PT_MASK_AUTO, LIBMSIX_POLICY_LAZY);
+	linux_bringup(&p.t);
+	p.f->fail_req = KVM_IRQFD;
+	p.f->fail_k = 1;
+	p.f->fail_err = -ENOMEM;
+	mark = fk.calls;
+	set_vmask(&p.t, 4, false);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	ck_assert_uint_eq(p.f->nr_irqfds, 0);
+	ck_assert_uint_eq(pstats(&p).rollbacks, 1);
+	pt_free(&p);
+}
+END_TEST
+
+/* Several vectors unmasked in one transaction: one commit, one SET_IRQS
+ * for the run (MSI-X is already on at the host: vector 0 is live). */
+START_TEST(test_transaction_is_one_commit)
+{
+	struct pt p;
+	unsigned mark;
+	uint64_t commits;
+
+	pt_new(&p, 16, false, LIBMSIX_PT_MASK_AUTO, LIBMSIX_POLICY_LAZY);
+	linux_bringup(&p.t);
+	ck_assert_int_eq(set_vmask(&p.t, 0, false), 0);
+	commits = pstats(&p).commits;
+	mark = fk.calls;
+	ck_assert_int_eq(libmsix_begin(p.t.dev), 0);
+	for (uint32_t v = 4; v < 12; v++)
+		ck_assert_int_eq(set_vmask(&p.t, v, false), 0);
+	ck_assert_int_eq(libmsix_commit(p.t.dev), 0);
+	ck_assert_uint_eq(fake_vfio_set_irqs_since(mark), 1);
+	ck_assert_uint_eq(pstats(&p).commits, commits + 1);
+	ck_assert_uint_eq(p.f->nr_irqfds, 1 + 8);
+	for (uint32_t v = 4; v < 12; v++)
+		ck_assert_int_eq(fk.trig_num[v], kvm_efd(&p, v));
+	pt_free(&p);
+}
+END_TEST
+
+static Suite *passthrough_suite(void)
+{
+	Suite *s = suite_create("passthrough");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_unmask_goes_live_dynamic_lazy);
+	tcase_add_test(tc, test_unmask_goes_live_noresize_preallocate);
+	tcase_add_test(tc, test_preallocated_first_unmask_is_kvm_only);
+	tcase_add_test(tc, test_mask_by_swap_latches_and_replays_once);
+	tcase_add_test(tc, test_mask_by_irqfd_latches_and_delivers_once);
+	tcase_add_test(tc, test_mask_unmask_cycle_delivers_nothing);
+	tcase_add_test(tc, test_vfio_failure_undoes_kvm);
+	tcase_add_test(tc, test_kvm_failure_skips_vfio);
+	tcase_add_test(tc, test_transaction_is_one_commit);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(passthrough_suite());
+}
