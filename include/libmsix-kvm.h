@@ -160,6 +160,8 @@ libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
  * @exhausted:    allocations refused (-ENOSPC) or served by fallback.
  * @fallbacks:    vectors that went live with userspace injection.
  * @uploads:      KVM_SET_GSI_ROUTING calls that succeeded. @upload_errors.
+ * @deferred:     vectors live through userspace now, waiting for the batch
+ *                (libmsix_kvm_vm_set_routing()). @flushes: batches flushed.
  */
 struct libmsix_kvm_vm_stats {
 	uint32_t capacity;
@@ -175,12 +177,119 @@ struct libmsix_kvm_vm_stats {
 	uint64_t fallbacks;
 	uint64_t uploads;
 	uint64_t upload_errors;
+	uint32_t deferred;
+	uint64_t flushes;
 };
 
 /** libmsix_kvm_vm_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
  * Context: any thread. */
 LIBMSIX_EXPORT int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
 					    struct libmsix_kvm_vm_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Deferred routing                                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum libmsix_kvm_routing_mode - when a new route reaches KVM.
+ *
+ * A Linux guest brings up N vectors one request_irq() at a time: each writes
+ * its entry's message and unmasks it, a guest access of its own. Every
+ * KVM_SET_GSI_ROUTING replaces the whole table and waits for an SRCU grace
+ * period, so one upload per unmask makes a bring-up cost N uploads and about
+ * N^2/2 route entries (QEMU's behaviour; docs/numbers.md has the times).
+ */
+enum libmsix_kvm_routing_mode {
+	/** Every commit that changes a route uploads the table before the
+	 *  vector's irqfd is assigned: one upload per guest unmask that
+	 *  brings a new message. No VMM involvement. The mode of a new VM. */
+	LIBMSIX_KVM_ROUTING_IMMEDIATE = 0,
+	/** A vector that goes live with a route KVM does not have yet (new,
+	 *  or a message rewritten, e.g. an affinity change) goes live at once
+	 *  through userspace: its eventfd is handed to the VMM (the device's
+	 *  libmsix_kvm_fallback_fn), which reads it with libmsix_kvm_consume()
+	 *  and calls libmsix_notify() (KVM_SIGNAL_MSI). Its route waits in a
+	 *  batch. libmsix_kvm_vm_flush(), or a bound of struct
+	 *  libmsix_kvm_routing, uploads the batch in one KVM_SET_GSI_ROUTING
+	 *  and assigns the irqfds; then the VMM is told to stop polling.
+	 *  The trade: until the flush, those interrupts travel through a VMM
+	 *  thread (microseconds each) instead of KVM's irqfd. Applies to irqfd
+	 *  devices that have a fallback callback; the others stay immediate.
+	 *  Choose it whenever the VMM runs libmsix_kvm_vm_flush() from its
+	 *  event loop or a timer. Mask and unmask of a vector whose route KVM
+	 *  has upload nothing in either mode. */
+	LIBMSIX_KVM_ROUTING_DEFERRED,
+};
+
+/**
+ * struct libmsix_kvm_routing - the VM's routing mode and the bounds of a
+ * deferred batch. A bound of 0 is no bound.
+ * @size:         sizeof(struct libmsix_kvm_routing) as compiled.
+ * @mode:         enum libmsix_kvm_routing_mode.
+ * @max_routes:   flush when this many vectors wait (any value; 1 makes
+ *                every deferral flush at the end of its own commit).
+ * @max_delay_ns: flush once the oldest waiting vector has waited this many
+ *                nanoseconds (CLOCK_MONOTONIC), at most 10 s. libmsix checks
+ *                it at every commit and libmsix_kvm_consume() of the VM; the
+ *                VMM arms a timer with libmsix_kvm_vm_flush_deadline() so
+ *                that it is also kept while the guest is idle.
+ */
+struct libmsix_kvm_routing {
+	size_t size;
+	enum libmsix_kvm_routing_mode mode;
+	uint32_t max_routes;
+	uint64_t max_delay_ns;
+};
+
+/**
+ * libmsix_kvm_vm_set_routing() - choose the VM's routing mode and bounds.
+ * Switching to LIBMSIX_KVM_ROUTING_IMMEDIATE flushes first. A bound already
+ * reached by the vectors waiting now is flushed before this returns.
+ * @rt: copied.
+ * Return: 0; -EINVAL for NULL, a short @rt->size, an unknown mode or a
+ * @max_delay_ns beyond 10 s; the -errno of the flush when leaving deferred
+ * mode (the old mode stays; see libmsix_kvm_vm_flush()).
+ * Context: any thread, not from a libmsix or backend callback. Calls:
+ * KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_SIGNAL_MSI (the flush); the devices'
+ * libmsix_kvm_fallback_fn with the VM lock held.
+ */
+LIBMSIX_EXPORT int
+libmsix_kvm_vm_set_routing(struct libmsix_kvm_vm *vm,
+			   const struct libmsix_kvm_routing *rt);
+
+/**
+ * libmsix_kvm_vm_flush() - upload the deferred batch and move every waiting
+ * vector of every device of the VM to its irqfd: one KVM_SET_GSI_ROUTING of
+ * the whole table (none when KVM already has every route), then per vector:
+ * read its eventfd, deliver what it held with KVM_SIGNAL_MSI and the route's
+ * message (what KVM would inject), and KVM_IRQFD assign. A count written
+ * after the read is injected by KVM at the assign. Each switched vector's
+ * libmsix_kvm_fallback_fn gets fd -1: stop polling. Nothing is lost and
+ * nothing delivered twice across the switch, whatever the VMM's poller does
+ * meanwhile (libmsix_kvm_consume() takes the same lock and refuses an
+ * assigned irqfd). Cheap when nothing waits: call it from the event loop
+ * whenever the guest's burst of accesses is over, or from a timer.
+ * Return: the number of vectors switched (0: nothing waited); -EINVAL for
+ * NULL; the -errno of KVM_SET_GSI_ROUTING (nothing switched, all keep
+ * waiting, served by the VMM) or of the first KVM_IRQFD that failed (that
+ * vector keeps waiting, the others switched).
+ * Context: any thread, not from a libmsix or backend callback; serialised
+ * with the commits of the VM's devices by the VM lock. Calls: as above,
+ * the fallback callbacks with the VM lock held.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vm_flush(struct libmsix_kvm_vm *vm);
+
+/**
+ * libmsix_kvm_vm_flush_deadline() - when the time bound of the waiting
+ * batch expires, for the VMM's timer: call libmsix_kvm_vm_flush() then.
+ * @deadline_ns: receives a CLOCK_MONOTONIC time in nanoseconds (possibly
+ *               past: flush now).
+ * Return: 0; -ENOENT when nothing waits or no time bound is set (the VMM
+ * flushes on its own schedule); -EINVAL for NULL.
+ * Context: any thread.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vm_flush_deadline(struct libmsix_kvm_vm *vm,
+						 uint64_t *deadline_ns);
 
 /* ------------------------------------------------------------------------ */
 /* Per device                                                                */
@@ -200,8 +309,13 @@ LIBMSIX_EXPORT int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
 /**
  * libmsix_kvm_fallback_fn - vector @vector of the device went live without
  * an irqfd (@fd >= 0: poll it) or left that state (@fd = -1: stop polling).
- * Called after the commit that did it, with the libmsix device lock held;
- * must not call into libmsix or this backend.
+ * Two reasons: no GSI was left (LIBMSIX_KVM_F_FALLBACK), or its route waits
+ * in a deferred batch (LIBMSIX_KVM_ROUTING_DEFERRED) until a flush. Either
+ * way the VMM reads a readable @fd with libmsix_kvm_consume() and calls
+ * libmsix_notify() for each interrupt it returns.
+ * Called at the end of the commit that did it (the libmsix device lock and
+ * the VM lock held), or by a flush (the VM lock held, from the thread that
+ * flushes); must not call into libmsix or this backend.
  */
 typedef void (*libmsix_kvm_fallback_fn)(void *opaque, uint32_t vector, int fd);
 
@@ -275,7 +389,11 @@ LIBMSIX_EXPORT int libmsix_kvm_vector_gsi(struct libmsix_kvm *kvm,
  * the vector: it delivers with KVM_SIGNAL_MSI, or latches while masked);
  * 0 when none; -EINVAL for @vector >= N; -ENOENT when it has no eventfd;
  * -EBUSY when the vector's eventfd is an assigned irqfd (KVM consumes it).
- * Context: any thread but concurrently with a commit of the device.
+ * Flushes the VM's deferred batch when its time bound has expired (see
+ * libmsix_kvm_vm_flush()), after the read.
+ * Context: any thread; takes the VM lock, so it is serialised with commits
+ * and flushes (a count it returns is never also injected by KVM). Calls:
+ * read(2) on the eventfd; a due flush as libmsix_kvm_vm_flush().
  */
 LIBMSIX_EXPORT int libmsix_kvm_consume(struct libmsix_kvm *kvm,
 				       uint32_t vector);
@@ -293,6 +411,8 @@ LIBMSIX_EXPORT int libmsix_kvm_consume(struct libmsix_kvm *kvm,
  * @gsis:            GSIs held now (not monotonic). @fallback_vectors: vectors
  *                   in fallback now (not monotonic).
  * @exhausted:       allocations that found no GSI. @errors: ioctls that failed.
+ * @deferred_vectors: vectors live through userspace, waiting for the
+ *                   deferred batch (not monotonic).
  */
 struct libmsix_kvm_stats {
 	uint64_t route_uploads;
@@ -305,10 +425,11 @@ struct libmsix_kvm_stats {
 	uint64_t fallback_vectors;
 	uint64_t exhausted;
 	uint64_t errors;
+	uint64_t deferred_vectors;
 };
 
 /** libmsix_kvm_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
- * Context: any thread (values are read without a lock). */
+ * Context: any thread (the monotonic values are read without a lock). */
 LIBMSIX_EXPORT int libmsix_kvm_get_stats(struct libmsix_kvm *kvm,
 					 struct libmsix_kvm_stats *out);
 

@@ -39,6 +39,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bsd/bitstring.h>
@@ -52,12 +53,16 @@
 #define KV_HOST 0x1u	 /* holds a host vector: an eventfd, and a GSI */
 #define KV_FALLBACK 0x2u /* ... without a GSI: userspace injection */
 #define KV_ROUTED 0x4u	 /* an MSI route for the GSI */
-#define KV_IRQFD 0x8u	 /* the eventfd is assigned as irqfd of the GSI */
+#define KV_IRQFD 0x8u	 /* live at the host: the irqfd is assigned, or ... */
+/* ... (committed state only, never staged) it waits for the deferred route
+ * batch: the irqfd is not assigned and the VMM serves the eventfd. */
+#define KV_DEFER 0x10u
 
 /* Scratch marks of one commit: for undo, and for the fallback callback. */
 #define DONE_DEASSIGN 0x1u
 #define DONE_ASSIGN 0x2u
 #define DONE_NOTE 0x4u
+#define DONE_DEFER 0x8u /* goes (or stays) live waiting for the batch */
 
 /* The x86 in-kernel irqchip: IOAPIC pins 0-23, PIC pins for GSIs 0-15. */
 #define X86_IRQCHIP_GSIS 24u
@@ -90,6 +95,8 @@ struct libmsix_kvm {
 	void *opaque;
 	bool logged_exhausted;
 	bool uploaded;		     /* this commit uploaded the table */
+	bool stales;		     /* this commit adds a route it does not upload */
+	uint32_t deferred;	     /* vectors with KV_DEFER */
 	uint32_t dirty_lo, dirty_hi; /* [lo, hi) of vectors staged since commit */
 	bitstr_t *dirty;
 	struct kvm_counters cnt;
@@ -99,6 +106,12 @@ struct libmsix_kvm {
 struct libmsix_kvm_vm {
 	struct libmsix_kvm_vm_config cfg;
 	pthread_mutex_t lock;
+	/* Deferred routing (libmsix_kvm_vm_set_routing()). */
+	struct libmsix_kvm_routing rt;
+	bool table_stale;	/* a committed route KVM does not have yet */
+	uint32_t nr_deferred;	/* vectors with KV_DEFER, all devices */
+	uint64_t first_deferred_ns; /* CLOCK_MONOTONIC when the batch began */
+	uint64_t flushes;
 	uint32_t cap;		/* GSIs 0..cap-1, at most cap entries */
 	bitstr_t *taken;	/* GSIs the VMM or a device holds */
 	bitstr_t *vmm;		/* GSIs reserved by the VMM */
@@ -210,6 +223,33 @@ static bool routed(uint8_t fl, int32_t gsi)
 	return (fl & KV_ROUTED) && gsi >= 0;
 }
 
+/* Committed state: KVM holds the vector's irqfd. */
+static bool assigned(uint8_t fl)
+{
+	return (fl & (KV_IRQFD | KV_DEFER)) == KV_IRQFD;
+}
+
+/* The VMM serves the eventfd (libmsix_kvm_consume() + libmsix_notify()). */
+static bool served(uint8_t fl)
+{
+	return fl & (KV_FALLBACK | KV_DEFER);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Device @k defers new routes: the VM is in deferred mode, and the VMM
+ * serves the eventfds of waiting vectors (it gave a fallback callback). */
+static bool defers(const struct libmsix_kvm *k)
+{
+	return k->vm->rt.mode == LIBMSIX_KVM_ROUTING_DEFERRED && k->fallback;
+}
+
 /*
  * Upload the whole table: the VMM's routes, every device's committed routes,
  * and @staged's staged routes in place of its committed ones (NULL: only
@@ -257,6 +297,8 @@ static int upload(struct libmsix_kvm_vm *vm, struct libmsix_kvm *staged)
 		return r;
 	}
 	vm->uploads++;
+	if (!staged) /* the committed table: KVM has every route now */
+		vm->table_stale = false;
 	if (staged)
 		cnt_inc(&staged->cnt.route_uploads);
 	return 0;
@@ -297,7 +339,7 @@ static int drain(int efd)
 
 static bool same_irqfd(const struct kvec *x)
 {
-	return (x->fl & KV_IRQFD) && (x->st_fl & KV_IRQFD) &&
+	return assigned(x->fl) && (x->st_fl & KV_IRQFD) &&
 	       x->gsi == x->st_gsi && x->efd == x->st_efd;
 }
 
@@ -495,7 +537,7 @@ static void unstage_all(struct libmsix_kvm *k)
 		unstage_host(k, x);
 		x->st_gsi = x->gsi;
 		x->st_efd = x->efd;
-		x->st_fl = x->fl;
+		x->st_fl = x->fl & (uint8_t)~KV_DEFER;
 		x->st_msg = x->msg;
 		x->done = 0;
 		bit_clear(k->dirty, (int)v);
@@ -532,6 +574,7 @@ static void undo_commit(struct libmsix_kvm *k, bool uploaded)
 	}
 	if (uploaded && upload(vm, NULL) < 0) {
 		table_ok = false;
+		vm->table_stale = true; /* KVM keeps this commit's routes */
 		vm_log(vm, LOG_CRIT,
 		       "libmsix-kvm: cannot restore the route table after a "
 		       "failed commit; KVM keeps the new routes");
@@ -554,6 +597,115 @@ static void undo_commit(struct libmsix_kvm *k, bool uploaded)
 	}
 }
 
+/* KVM_SIGNAL_MSI of @msg; counted as kvm_deliver() counts it. */
+static int signal_msi(struct libmsix_kvm *k, const struct libmsix_msg *msg)
+{
+	struct kvm_msi m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.address_lo = (uint32_t)msg->address;
+	m.address_hi = (uint32_t)(msg->address >> 32);
+	m.data = msg->data;
+	r = vm_ioctl(k->vm, KVM_SIGNAL_MSI, &m);
+	cnt_inc(&k->cnt.signal_msi);
+	if (r < 0) {
+		cnt_inc(&k->cnt.errors);
+		return r;
+	}
+	if (r == 0)
+		cnt_inc(&k->cnt.signal_msi_unmatched);
+	return 0;
+}
+
+/*
+ * A live vector that waited for the batch gets its irqfd; its route is in
+ * KVM. The VMM served its eventfd until now. What the eventfd holds was
+ * raised while the vector was live: it is read here and delivered with the
+ * route's message, which is what KVM would inject. A count written between
+ * that read and the assign is injected by KVM at the assign, which leaves
+ * it readable (tests/guest/kvm_facts.c); once assigned, every later write
+ * is consumed by the irqfd's wakeup. So what is readable after the assign
+ * was injected: read and dropped, or a later mask would find it and the
+ * engine replay it a second time. The VMM reads the eventfd only under the
+ * VM lock and never once the irqfd is assigned (libmsix_kvm_consume()).
+ * VM lock held. Return: 0, or the -errno of KVM_IRQFD (the vector still
+ * waits; what was read is delivered).
+ */
+static int go_direct(struct libmsix_kvm *k, struct kvec *x)
+{
+	uint64_t one = 1;
+	int r;
+
+	if (drain(x->efd) > 0 && signal_msi(k, &x->msg) < 0 &&
+	    write(x->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		vm_log(k->vm, LOG_ERR,
+		       "libmsix-kvm: an interrupt of GSI %d was lost in the "
+		       "switch to its irqfd", x->gsi);
+	r = irqfd(k, x->efd, x->gsi, true);
+	if (!r)
+		drain(x->efd);
+	return r;
+}
+
+/* The deferred batch is due: a bound is reached. VM lock held. */
+static bool flush_due(const struct libmsix_kvm_vm *vm)
+{
+	const struct libmsix_kvm_routing *rt = &vm->rt;
+
+	if (!vm->nr_deferred)
+		return false;
+	if (rt->mode != LIBMSIX_KVM_ROUTING_DEFERRED)
+		return true; /* left over from a failed flush */
+	if (rt->max_routes && vm->nr_deferred >= rt->max_routes)
+		return true;
+	return rt->max_delay_ns &&
+	       now_ns() - vm->first_deferred_ns >= rt->max_delay_ns;
+}
+
+/*
+ * Upload the batch (one KVM_SET_GSI_ROUTING of the whole table, if a
+ * committed route is not in KVM yet), then give every waiting vector of
+ * every device its irqfd. VM lock held. Return: vectors switched, or the
+ * first -errno (those that failed keep waiting: nothing is lost).
+ */
+static int flush_locked(struct libmsix_kvm_vm *vm)
+{
+	int err = 0, n = 0;
+
+	if (!vm->nr_deferred)
+		return 0;
+	if (vm->table_stale) {
+		err = upload(vm, NULL);
+		if (err)
+			return err;
+	}
+	vm->flushes++;
+	for (struct libmsix_kvm *d = vm->devs; d; d = d->next) {
+		for (uint32_t v = 0; v < d->n && d->deferred; v++) {
+			struct kvec *x = &d->v[v];
+			int r;
+
+			if (!(x->fl & KV_DEFER))
+				continue;
+			r = go_direct(d, x);
+			if (r) {
+				err = err ? err : r;
+				continue;
+			}
+			x->fl &= (uint8_t)~KV_DEFER;
+			d->deferred--;
+			vm->nr_deferred--;
+			n++;
+			if (d->fallback)
+				d->fallback(d->opaque, v, -1);
+		}
+	}
+	if (vm->nr_deferred) /* failed ones: the bound starts again */
+		vm->first_deferred_ns = now_ns();
+	return err ? err : n;
+}
+
 /*
  * Two-phase commit, so that a composing backend (passthrough) can undo the
  * KVM half when its other half fails: prepare issues every ioctl and keeps
@@ -561,26 +713,49 @@ static void undo_commit(struct libmsix_kvm *k, bool uploaded)
  * are in KVM but not yet committed here); then exactly one of finish (make
  * it committed) or undo (put KVM back) releases the lock. On a prepare
  * failure everything is already undone and the lock released.
+ *
+ * Deferred routing (defers(k)): a vector that goes live with a route KVM
+ * does not have yet -- new, changed, or not uploaded since -- does not wait
+ * for an upload. It goes live at once with DONE_DEFER, and the VMM serves
+ * its eventfd until flush_locked() uploads the batch and assigns its irqfd.
+ * Such a commit never uploads; a live vector whose route changes loses its
+ * irqfd until the flush, so that its interrupts carry the new message.
  */
 int kvm_commit_prepare(struct libmsix_backend *be)
 {
 	struct libmsix_kvm *k = to_kvm(be);
 	struct libmsix_kvm_vm *vm = k->vm;
-	bool table_changed = false;
+	bool defer = defers(k), table_changed = false;
 	int err = 0;
 
 	pthread_mutex_lock(&vm->lock);
 	k->uploaded = false;
+	k->stales = false;
 	FOR_DIRTY(k, v) {
-		if (!same_route(&k->v[v]))
+		struct kvec *x = &k->v[v];
+		bool live = x->st_fl & KV_IRQFD, same = same_route(x);
+		bool waits = (x->fl & KV_DEFER) && x->gsi == x->st_gsi &&
+			     x->efd == x->st_efd;
+
+		x->done = 0;
+		if (defer) {
+			if (live && (waits || !same || vm->table_stale))
+				x->done = DONE_DEFER;
+			if (!same && routed(x->st_fl, x->st_gsi))
+				k->stales = true;
+		} else if (!same ||
+			   (live && vm->table_stale && !same_irqfd(x))) {
 			table_changed = true;
+		}
 	}
 
-	/* 1. Deassign before any route can disappear. */
+	/* 1. Deassign before any route can disappear, and where the vector
+	 * will wait for the batch instead. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 
-		if (!(x->fl & KV_IRQFD) || same_irqfd(x))
+		if (!assigned(x->fl) ||
+		    (same_irqfd(x) && !(x->done & DONE_DEFER)))
 			continue;
 		err = irqfd(k, x->efd, x->gsi, false);
 		if (err)
@@ -601,16 +776,29 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 	/* 3. Assign once the route exists. What the eventfd holds from while
 	 * the vector was masked is read first and handed to poll(), so the
 	 * engine replays it exactly once (assign would inject it and leave the
-	 * eventfd readable: a stale pending bit for the next poll). */
+	 * eventfd readable: a stale pending bit for the next poll). A vector
+	 * that goes live waiting for the batch is drained the same way. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
+		bool was_live = (x->fl & KV_IRQFD) && x->efd == x->st_efd;
 
 		if (!(x->st_fl & KV_IRQFD) || same_irqfd(x))
 			continue;
-		if (drain(x->st_efd) > 0) {
+		if ((x->fl & KV_DEFER) && x->gsi == x->st_gsi && was_live &&
+		    !(x->done & DONE_DEFER)) {
+			/* It waited; the table is uploaded now. */
+			err = go_direct(k, x);
+			if (err)
+				goto fail;
+			x->done |= DONE_ASSIGN;
+			continue;
+		}
+		if (!was_live && drain(x->st_efd) > 0) {
 			atomic_store(&x->caught, true);
 			cnt_inc(&k->cnt.caught);
 		}
+		if (x->done & DONE_DEFER)
+			continue;
 		err = irqfd(k, x->st_efd, x->st_gsi, true);
 		if (err)
 			goto fail;
@@ -640,7 +828,9 @@ void kvm_commit_finish(struct libmsix_backend *be)
 	/* Give back what the committed state no longer holds. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
-		bool fb_was = x->fl & KV_FALLBACK, fb_now = x->st_fl & KV_FALLBACK;
+		uint8_t nfl = x->st_fl | ((x->done & DONE_DEFER) ? KV_DEFER : 0);
+		bool fb_was = x->fl & KV_FALLBACK, fb_now = nfl & KV_FALLBACK;
+		bool df_was = x->fl & KV_DEFER, df_now = nfl & KV_DEFER;
 
 		x->done = 0;
 		if (x->gsi >= 0 && x->gsi != x->st_gsi)
@@ -649,33 +839,50 @@ void kvm_commit_finish(struct libmsix_backend *be)
 			close(x->efd);
 			atomic_store(&x->caught, false);
 		}
-		if (fb_now && (!fb_was || x->efd != x->st_efd)) {
-			vm->fallbacks += !fb_was;
-			k->fallback_count += !fb_was;
-			x->done = DONE_NOTE;
+		if (fb_now && !fb_was) {
+			vm->fallbacks++;
+			k->fallback_count++;
 		} else if (fb_was && !fb_now) {
 			k->fallback_count--;
-			x->done = DONE_NOTE;
 		}
+		if (df_now && !df_was) {
+			if (!vm->nr_deferred)
+				vm->first_deferred_ns = now_ns();
+			vm->nr_deferred++;
+			k->deferred++;
+		} else if (df_was && !df_now) {
+			vm->nr_deferred--;
+			k->deferred--;
+		}
+		if (served(nfl) != served(x->fl) ||
+		    (served(nfl) && x->efd != x->st_efd))
+			x->done = DONE_NOTE;
 		x->gsi = x->st_gsi;
 		x->efd = x->st_efd;
-		x->fl = x->st_fl;
+		x->fl = nfl;
 		x->msg = x->st_msg;
 	}
-	pthread_mutex_unlock(&vm->lock);
+	if (k->uploaded)
+		vm->table_stale = false;
+	if (k->stales)
+		vm->table_stale = true;
 
-	/* Tell the VMM which eventfds to poll now, without the VM lock. */
+	/* Tell the VMM which eventfds to poll now. Under the VM lock, so that
+	 * a flush on another thread cannot tell it "stop" before this says
+	 * "start". */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 
 		if ((x->done & DONE_NOTE) && k->fallback)
-			k->fallback(k->opaque, v,
-				    (x->fl & KV_FALLBACK) ? x->efd : -1);
+			k->fallback(k->opaque, v, served(x->fl) ? x->efd : -1);
 		x->done = 0;
 		bit_clear(k->dirty, (int)v);
 	}
 	k->dirty_lo = k->n;
 	k->dirty_hi = 0;
+	if (flush_due(vm))
+		flush_locked(vm);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 static int kvm_commit(struct libmsix_backend *be)
@@ -707,40 +914,27 @@ bool kvm_is_irqfd_backend(const struct libmsix_backend *be)
 static int kvm_deliver(struct libmsix_backend *be, uint32_t v,
 		       const struct libmsix_msg *msg)
 {
-	struct libmsix_kvm *k = to_kvm(be);
-	struct kvm_msi m;
-	int r;
-
-	memset(&m, 0, sizeof(m));
-	m.address_lo = (uint32_t)msg->address;
-	m.address_hi = (uint32_t)(msg->address >> 32);
-	m.data = msg->data;
-	r = vm_ioctl(k->vm, KVM_SIGNAL_MSI, &m);
-	cnt_inc(&k->cnt.signal_msi);
-	if (r < 0) {
-		cnt_inc(&k->cnt.errors);
-		return r;
-	}
-	if (r == 0)
-		cnt_inc(&k->cnt.signal_msi_unmatched);
-	return 0;
+	return signal_msi(to_kvm(be), msg);
 }
 
-/* A masked vector: did its producer signal it meanwhile? */
+/* A masked vector: did its producer signal it meanwhile? Under the VM
+ * lock: a flush must not assign the irqfd between the check and the read. */
 static int kvm_poll(struct libmsix_backend *be, uint32_t v)
 {
 	struct libmsix_kvm *k = to_kvm(be);
 	struct kvec *x;
-	int r;
+	int r = 0;
 
 	if (v >= k->n)
 		return -EINVAL;
 	x = &k->v[v];
 	if (atomic_exchange(&x->caught, false))
 		return 1;
-	if (!(x->fl & KV_HOST) || x->efd < 0 || (x->fl & KV_IRQFD))
-		return 0; /* an assigned irqfd: KVM consumes the eventfd */
-	r = drain(x->efd);
+	pthread_mutex_lock(&k->vm->lock);
+	/* An assigned irqfd: KVM consumes the eventfd. */
+	if ((x->fl & KV_HOST) && x->efd >= 0 && !assigned(x->fl))
+		r = drain(x->efd);
+	pthread_mutex_unlock(&k->vm->lock);
 	if (r > 0)
 		cnt_inc(&k->cnt.caught);
 	return r;
@@ -966,8 +1160,71 @@ int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
 	out->fallbacks = vm->fallbacks;
 	out->uploads = vm->uploads;
 	out->upload_errors = vm->upload_errors;
+	out->deferred = vm->nr_deferred;
+	out->flushes = vm->flushes;
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
+}
+
+/* Longest time bound accepted: longer is a VMM bug, not a choice. */
+#define MAX_DELAY_NS 10000000000ull
+
+int libmsix_kvm_vm_set_routing(struct libmsix_kvm_vm *vm,
+			       const struct libmsix_kvm_routing *rt)
+{
+	int err = 0;
+
+	if (!vm || !rt || rt->size < sizeof(*rt) ||
+	    (rt->mode != LIBMSIX_KVM_ROUTING_IMMEDIATE &&
+	     rt->mode != LIBMSIX_KVM_ROUTING_DEFERRED) ||
+	    rt->max_delay_ns > MAX_DELAY_NS)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	/* Leaving deferred mode: nothing may keep waiting for a flush. */
+	if (rt->mode == LIBMSIX_KVM_ROUTING_IMMEDIATE) {
+		err = flush_locked(vm);
+		err = err < 0 ? err : 0;
+	}
+	if (!err) {
+		vm->rt = *rt;
+		vm->rt.size = sizeof(vm->rt);
+		if (flush_due(vm))
+			flush_locked(vm);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+int libmsix_kvm_vm_flush(struct libmsix_kvm_vm *vm)
+{
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	r = flush_locked(vm);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int libmsix_kvm_vm_flush_deadline(struct libmsix_kvm_vm *vm,
+				  uint64_t *deadline_ns)
+{
+	int r = -ENOENT;
+
+	if (!vm || !deadline_ns)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->nr_deferred &&
+	    vm->rt.mode != LIBMSIX_KVM_ROUTING_DEFERRED) {
+		*deadline_ns = vm->first_deferred_ns; /* overdue */
+		r = 0;
+	} else if (vm->nr_deferred && vm->rt.max_delay_ns) {
+		*deadline_ns = vm->first_deferred_ns + vm->rt.max_delay_ns;
+		r = 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1070,7 +1327,7 @@ void libmsix_kvm_destroy(struct libmsix_kvm *k)
 	for (uint32_t v = 0; v < k->n; v++) {
 		struct kvec *x = &k->v[v];
 
-		if (x->fl & KV_IRQFD)
+		if (assigned(x->fl))
 			irqfd(k, x->efd, x->gsi, false);
 		if (routed(x->fl, x->gsi))
 			had_routes = true;
@@ -1078,6 +1335,7 @@ void libmsix_kvm_destroy(struct libmsix_kvm *k)
 		x->st_fl = 0;
 		x->st_gsi = -1;
 	}
+	vm->nr_deferred -= k->deferred;
 	if (had_routes)
 		upload(vm, k);
 	for (uint32_t v = 0; v < k->n; v++) {
@@ -1128,15 +1386,23 @@ int libmsix_kvm_vector_gsi(struct libmsix_kvm *k, uint32_t vector)
 int libmsix_kvm_consume(struct libmsix_kvm *k, uint32_t vector)
 {
 	struct kvec *x;
+	int r;
 
 	if (!k || vector >= k->n)
 		return -EINVAL;
 	x = &k->v[vector];
-	if (!(x->fl & KV_HOST) || x->efd < 0)
-		return -ENOENT;
-	if (x->fl & KV_IRQFD)
-		return -EBUSY;
-	return drain(x->efd);
+	pthread_mutex_lock(&k->vm->lock);
+	if (!(x->fl & KV_HOST) || x->efd < 0) {
+		r = -ENOENT;
+	} else if (assigned(x->fl)) {
+		r = -EBUSY;
+	} else {
+		r = drain(x->efd);
+		if (flush_due(k->vm))
+			flush_locked(k->vm);
+	}
+	pthread_mutex_unlock(&k->vm->lock);
+	return r;
 }
 
 int libmsix_kvm_get_stats(struct libmsix_kvm *k,
@@ -1153,7 +1419,10 @@ int libmsix_kvm_get_stats(struct libmsix_kvm *k,
 	out->caught = atomic_load(&k->cnt.caught);
 	out->exhausted = atomic_load(&k->cnt.exhausted);
 	out->errors = atomic_load(&k->cnt.errors);
+	pthread_mutex_lock(&k->vm->lock);
 	out->gsis = k->share.held;
 	out->fallback_vectors = k->fallback_count;
+	out->deferred_vectors = k->deferred;
+	pthread_mutex_unlock(&k->vm->lock);
 	return 0;
 }

@@ -4,10 +4,17 @@
  * fd's ioctls answered by a fake KVM (struct libmsix_kvm_vm_config.ioctl).
  * The fake (tests/fakes/fake_kvm.h) checks what KVM checks and what KVM
  * does not but should never happen: an irqfd assigned to a GSI without a
- * route (#6348) or a route removed under an assigned irqfd (#3827).
+ * route (#6348) or a route removed under an assigned irqfd (#3827). It also
+ * behaves like the kernel where the backend depends on it: an irqfd assigned
+ * to a readable eventfd injects once and leaves the eventfd readable, and
+ * a write to an assigned irqfd's eventfd is consumed by its wakeup. The
+ * fake is thread-safe (the race tests fire from other threads).
  * The real kernel is tested in the guest (tests/guest/kvm_*.c).
  */
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -962,6 +969,376 @@ START_TEST(test_passthrough_create_rejects_bad_input)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------ */
+/* Deferred routing                                                          */
+/* ------------------------------------------------------------------------ */
+
+static void kt_routing(struct kt *kt, enum libmsix_kvm_routing_mode mode,
+		       uint32_t max_routes, uint64_t max_delay_ns)
+{
+	struct libmsix_kvm_routing rt = {
+		.size = sizeof(rt),
+		.mode = mode,
+		.max_routes = max_routes,
+		.max_delay_ns = max_delay_ns,
+	};
+
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), 0);
+}
+
+START_TEST(test_deferred_bringup_is_one_upload)
+{
+	struct kt *kt = kt_new(64, LIBMSIX_KVM_F_IRQFD, 64);
+	struct libmsix_kvm_vm_stats b;
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	for (uint32_t v = 0; v < 64; v++) {
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+		/* Live at once: the VMM polls its eventfd. */
+		ck_assert_int_eq(kt->fallback_fd[v], efd_of(kt, v));
+	}
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 64);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.deferred, 64);
+	/* Meanwhile served through userspace, with the table's message. */
+	fake_kvm_fire(kt->f, efd_of(kt, 7));
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 7), 1);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 7), LIBMSIX_DELIVERED);
+	ck_assert_str_eq(kt->f->trace, "S");
+	ck_assert_uint_eq(kt->f->last_msi.data, test_data(7));
+	fake_kvm_clear(kt->f);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 64);
+	ck_assert_int_eq(kt->f->trace[0], 'U');
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'U'), 1);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'A'), 64);
+	ck_assert_uint_eq(kt->f->trace_len, 65);
+	ck_assert_uint_eq(kt->f->nr, 64);
+	for (uint32_t v = 0; v < 64; v++)
+		ck_assert_int_eq(kt->fallback_fd[v], -1);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 0);
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 7), -EBUSY);
+	fake_kvm_fire(kt->f, efd_of(kt, 7));
+	ck_assert_uint_eq(kt->f->injected, 1);
+	/* Nothing waits: a flush does nothing. */
+	fake_kvm_clear(kt->f);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	/* Steady state: mask and unmask upload nothing, defer nothing. */
+	ck_assert_int_eq(set_vmask(&kt->t, 3, true), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	ck_assert_str_eq(kt->f->trace, "DA");
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
+	ck_assert_uint_eq(b.uploads, 1);
+	ck_assert_uint_eq(b.flushes, 1);
+	ck_assert_uint_eq(b.deferred, 0);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_switch_loses_and_doubles_nothing)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	for (uint32_t v = 0; v < 4; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	/* 0: the VMM read it before the flush and notifies after it. */
+	fake_kvm_fire(kt->f, efd_of(kt, 0));
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 0), 1);
+	/* 1: it sits in the eventfd at the flush: the flush delivers it. */
+	fake_kvm_fire(kt->f, efd_of(kt, 1));
+	/* 2: written between the flush's read and the assign: KVM injects it
+	 * at the assign and leaves the eventfd readable. */
+	kt->f->fire_at_assign = efd_of(kt, 2);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 4);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 0), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(kt->f->signals, 2);
+	ck_assert_uint_eq(kt->f->injected, 1);
+	ck_assert_str_eq(kt->f->trace, "UASAAAS");
+	/* Nothing left behind: masking finds no stale count to replay. */
+	for (uint32_t v = 0; v < 4; v++) {
+		ck_assert_int_eq(set_vmask(&kt->t, v, true), 0);
+		ck_assert(!pba_bit(&kt->t, v));
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	}
+	ck_assert_uint_eq(kt->f->signals, 2);
+	ck_assert_uint_eq(kt->f->injected, 1);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_affinity_change_waits_for_the_batch)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	int gsi;
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	gsi = libmsix_kvm_vector_gsi(kt->k, 1);
+	/* Linux's affinity change: mask, rewrite, unmask. */
+	fake_kvm_clear(kt->f);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	set_msg(&kt->t, 1, 0xfee0f000, 0x4242);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_str_eq(kt->f->trace, "D");
+	ck_assert_int_eq(kt->fallback_fd[1], efd_of(kt, 1));
+	fake_kvm_fire(kt->f, efd_of(kt, 1));
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 1), 1);
+	ck_assert_int_eq(libmsix_notify(kt->t.dev, 1), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(kt->f->last_msi.data, 0x4242);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	ck_assert_str_eq(kt->f->trace, "DSUA");
+	ck_assert_uint_eq(fake_kvm_route(kt->f, (uint32_t)gsi)->u.msi.data, 0x4242);
+	/* A rewrite of a live vector inside one transaction: its irqfd goes
+	 * until the flush, so no interrupt carries the old message. */
+	fake_kvm_clear(kt->f);
+	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	set_msg(&kt->t, 1, 0xfee0e000, 0x4343);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
+	ck_assert_str_eq(kt->f->trace, "D");
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 1);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	ck_assert_str_eq(kt->f->trace, "DUA");
+	ck_assert_uint_eq(fake_kvm_route(kt->f, (uint32_t)gsi)->u.msi.data, 0x4343);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_vector_masked_before_the_flush)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, true), 0);
+	ck_assert_int_eq(kt->fallback_fd[2], -1); /* stop polling */
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	fake_kvm_fire(kt->f, efd_of(kt, 2));
+	ck_assert(pba_bit(&kt->t, 2));
+	/* Nothing live waits; the route is uploaded with the next batch. */
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 2, false), 0);
+	ck_assert_str_eq(kt->f->trace, "S"); /* the replay; waits again */
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 1);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	ck_assert_str_eq(kt->f->trace, "SUA");
+	ck_assert_uint_eq(kt->f->signals, 1);
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_bounds_flush_by_themselves)
+{
+	struct kt *kt = kt_new(8, LIBMSIX_KVM_F_IRQFD, 8);
+	struct timespec ts = { 0, 3000000 };
+	uint64_t deadline;
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 4, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline),
+			 -ENOENT);
+	for (uint32_t v = 0; v < 3; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline),
+			 -ENOENT); /* no time bound */
+	ck_assert_int_eq(set_vmask(&kt->t, 3, false), 0);
+	ck_assert_str_eq(kt->f->trace, "UAAAA");
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 0);
+	for (uint32_t v = 0; v < 4; v++)
+		ck_assert_int_eq(kt->fallback_fd[v], -1);
+
+	/* Time: 1 ms after the first deferral, the next library call on the
+	 * VM flushes; the VMM's timer uses the deadline. */
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 1000000);
+	fake_kvm_clear(kt->f);
+	ck_assert_int_eq(set_vmask(&kt->t, 4, false), 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline), 0);
+	nanosleep(&ts, NULL);
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 4), 0);
+	ck_assert_str_eq(kt->f->trace, "UA");
+
+	/* Immediate again: what waits is flushed first. */
+	ck_assert_int_eq(set_vmask(&kt->t, 5, false), 0);
+	ck_assert_str_eq(kt->f->trace, "UA");
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_IMMEDIATE, 0, 0);
+	ck_assert_str_eq(kt->f->trace, "UAUA");
+	ck_assert_int_eq(set_vmask(&kt->t, 6, false), 0);
+	ck_assert_str_eq(kt->f->trace, "UAUAUA");
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_bad_input)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct libmsix_kvm_routing rt = {
+		.size = sizeof(rt), .mode = LIBMSIX_KVM_ROUTING_DEFERRED,
+	};
+	uint64_t d;
+
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(NULL, &rt), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, NULL), -EINVAL);
+	rt.size = sizeof(rt) - 1;
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), -EINVAL);
+	rt.size = sizeof(rt);
+	rt.mode = (enum libmsix_kvm_routing_mode)7;
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), -EINVAL);
+	rt.mode = LIBMSIX_KVM_ROUTING_DEFERRED;
+	rt.max_delay_ns = 10000000001ull;
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(NULL), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(NULL, &d), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, NULL), -EINVAL);
+	/* Nothing changed: still immediate. */
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_str_eq(kt->f->trace, "UA");
+	kt_free(kt);
+}
+END_TEST
+
+START_TEST(test_deferred_flush_failure_keeps_vectors_served)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	kt->f->fail_req = KVM_SET_GSI_ROUTING;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -ENOMEM;
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), -ENOMEM);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 2);
+	ck_assert_int_eq(kt->fallback_fd[0], efd_of(kt, 0));
+	fake_kvm_fire(kt->f, efd_of(kt, 0));
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 0), 1);
+	/* One irqfd fails: that vector keeps waiting, the other switches. */
+	kt->f->fail_req = KVM_IRQFD;
+	kt->f->fail_k = 1;
+	kt->f->fail_err = -EINVAL;
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), -EINVAL);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 1);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 0);
+	ck_assert_str_eq(kt->f->trace, "UAA");
+	kt_free(kt);
+}
+END_TEST
+
+/*
+ * The race the switch must survive: a producer thread raises one interrupt
+ * at a time and waits until it arrives (through KVM or through the VMM), a
+ * VMM poller thread consumes and notifies, and the vector's route is
+ * rewritten and flushed again and again under them. Every interrupt must
+ * arrive, exactly once.
+ */
+struct race {
+	struct kt *kt;
+	uint32_t v;
+	int efd;
+	atomic_bool stop;
+	unsigned fires, lost;
+};
+
+static unsigned arrived(struct fake_kvm *f)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->signals + f->injected;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *race_producer(void *arg)
+{
+	struct race *r = arg;
+	struct timespec pause = { 0, 20000 };
+
+	while (!atomic_load(&r->stop)) {
+		unsigned before = arrived(r->kt->f);
+		uint64_t give_up = mono_ns() + 500000000u;
+
+		fake_kvm_fire(r->kt->f, r->efd);
+		r->fires++;
+		while (arrived(r->kt->f) == before && mono_ns() < give_up)
+			nanosleep(&pause, NULL);
+		if (arrived(r->kt->f) == before) {
+			r->lost++; /* half a second: it is not coming */
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *race_poller(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		if (libmsix_kvm_consume(r->kt->k, r->v) == 1)
+			ck_assert_int_ge(libmsix_notify(r->kt->t.dev, r->v), 0);
+		sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(test_deferred_switch_race)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	struct race r = { .kt = kt, .v = 2 };
+	pthread_t prod, poll;
+	unsigned iters = getenv("LIBMSIX_UNDER_VALGRIND") ? 20 : 200;
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, r.v, false), 0);
+	r.efd = efd_of(kt, r.v);
+	ck_assert_int_eq(pthread_create(&prod, NULL, race_producer, &r), 0);
+	ck_assert_int_eq(pthread_create(&poll, NULL, race_poller, &r), 0);
+	for (unsigned i = 0; i < iters; i++) {
+		struct timespec d = { 0, (long)(i % 7) * 30000 };
+
+		/* An affinity change: the vector waits for the batch. */
+		ck_assert_int_eq(set_vmask(&kt->t, r.v, true), 0);
+		set_msg(&kt->t, r.v, test_addr(i), test_data(i));
+		ck_assert_int_eq(set_vmask(&kt->t, r.v, false), 0);
+		nanosleep(&d, NULL);
+		ck_assert_int_ge(libmsix_kvm_vm_flush(kt->vm), 0);
+		nanosleep(&d, NULL);
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(prod, NULL);
+	pthread_join(poll, NULL);
+	ck_assert_uint_eq(r.lost, 0);
+	ck_assert_uint_gt(r.fires, iters / 2);
+	/* Exactly once: the producer waited for each one. */
+	ck_assert_uint_eq(arrived(kt->f), r.fires);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 0);
+	kt_free(kt);
+}
+END_TEST
+
 static Suite *kvm_suite(void)
 {
 	Suite *s = suite_create("kvm");
@@ -997,6 +1374,14 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_budget_reports_demand_versus_reserve);
 	tcase_add_test(tc, test_eventfd_failure_rolls_back);
 	tcase_add_test(tc, test_passthrough_create_rejects_bad_input);
+	tcase_add_test(tc, test_deferred_bringup_is_one_upload);
+	tcase_add_test(tc, test_deferred_switch_loses_and_doubles_nothing);
+	tcase_add_test(tc, test_deferred_affinity_change_waits_for_the_batch);
+	tcase_add_test(tc, test_deferred_vector_masked_before_the_flush);
+	tcase_add_test(tc, test_deferred_bounds_flush_by_themselves);
+	tcase_add_test(tc, test_deferred_bad_input);
+	tcase_add_test(tc, test_deferred_flush_failure_keeps_vectors_served);
+	tcase_add_test(tc, test_deferred_switch_race);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -82,6 +82,13 @@ static int fake_kvm_irqfd(struct fake_kvm *f, struct kvm_irqfd *r)
 		return -EINVAL;
 	if (!fake_kvm_route(f, r->gsi))
 		f->violations++; /* #6348: assigned before its route */
+	if (f->fire_at_assign == (int)r->fd) {
+		uint64_t one = 1;
+
+		ck_assert_int_eq(write((int)r->fd, &one, sizeof(one)),
+				 sizeof(one));
+		f->fire_at_assign = -1;
+	}
 	f->irqfds[f->nr_irqfds++] = (struct fake_kvm_irqfd){ (int)r->fd, r->gsi };
 	f->assigns++;
 	fake_kvm_trace(f, 'A');
@@ -91,10 +98,9 @@ static int fake_kvm_irqfd(struct fake_kvm *f, struct kvm_irqfd *r)
 	return 0;
 }
 
-int fake_kvm_ioctl(void *opaque, int fd, unsigned long req, void *arg)
+static int fake_kvm_ioctl_locked(struct fake_kvm *f, int fd,
+				 unsigned long req, void *arg)
 {
-	struct fake_kvm *f = opaque;
-
 	ck_assert_int_eq(fd, FAKE_KVM_FD);
 	if (f->fail_k && (f->fail_req == 0 || f->fail_req == req) &&
 	    --f->fail_k == 0)
@@ -123,20 +129,36 @@ int fake_kvm_ioctl(void *opaque, int fd, unsigned long req, void *arg)
 	}
 }
 
-/* A producer signals the eventfd: an assigned irqfd with a route injects
- * (and consumes); anything else accumulates in the eventfd. */
+int fake_kvm_ioctl(void *opaque, int fd, unsigned long req, void *arg)
+{
+	struct fake_kvm *f = opaque;
+	int r;
+
+	pthread_mutex_lock(&f->mu);
+	r = fake_kvm_ioctl_locked(f, fd, req, arg);
+	pthread_mutex_unlock(&f->mu);
+	return r;
+}
+
+/* KVM's irqfd wakeup reads the whole count (a stale one an assign left
+ * readable too) and injects once; no route: the interrupt is lost. */
 void fake_kvm_fire(struct fake_kvm *f, int efd)
 {
-	uint64_t one = 1;
+	uint64_t one = 1, v;
 
+	pthread_mutex_lock(&f->mu);
 	for (uint32_t i = 0; i < f->nr_irqfds; i++) {
 		if (f->irqfds[i].fd != efd)
 			continue;
+		if (read(efd, &v, sizeof(v)) < 0)
+			ck_assert_int_eq(errno, EAGAIN);
 		if (fake_kvm_route(f, f->irqfds[i].gsi))
 			f->injected++;
-		return; /* no route: KVM consumes it, the interrupt is lost */
+		pthread_mutex_unlock(&f->mu);
+		return;
 	}
 	ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
+	pthread_mutex_unlock(&f->mu);
 }
 
 unsigned fake_kvm_count(const struct fake_kvm *f, char c)
@@ -161,5 +183,7 @@ struct fake_kvm *fake_kvm_new(uint32_t cap)
 	ck_assert_ptr_nonnull(f);
 	f->cap = cap;
 	f->signal_msi_ret = 1;
+	f->fire_at_assign = -1;
+	pthread_mutex_init(&f->mu, NULL);
 	return f;
 }

@@ -10,11 +10,15 @@
  * assigned to a GSI without a route or a route removed under an assigned
  * irqfd. It behaves like the kernel where the backends depend on it: an
  * irqfd assigned to a readable eventfd injects once and leaves the eventfd
- * readable; KVM_IRQFD deassign of a pair never assigned is 0.
+ * readable, and a write to an assigned irqfd's eventfd is consumed by its
+ * wakeup (a stale count left by an assign too); KVM_IRQFD deassign of a pair
+ * never assigned is 0. Thread-safe: its ioctls and fires are atomic with
+ * respect to each other, as KVM's are (race tests fire from other threads).
  */
 #ifndef LIBMSIX_TEST_FAKE_KVM_H
 #define LIBMSIX_TEST_FAKE_KVM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +34,7 @@ struct fake_kvm_irqfd {
 };
 
 struct fake_kvm {
+	pthread_mutex_t mu; /* held by every ioctl and fire */
 	uint32_t cap;
 	bool no_signal_msi;
 	int signal_msi_ret;
@@ -43,6 +48,9 @@ struct fake_kvm {
 	char trace[4096]; /* "U" upload, "A" assign, "D" deassign, "S" signal */
 	size_t trace_len;
 	struct kvm_msi last_msi;
+	/* A producer writes this eventfd just before KVM assigns it (once;
+	 * -1: none): the write that races an assign. */
+	int fire_at_assign;
 	/* Fail the k-th ioctl of @fail_req (0: any) with @fail_err. */
 	unsigned long fail_req;
 	unsigned fail_k;
@@ -56,8 +64,9 @@ int fake_kvm_ioctl(void *opaque, int fd, unsigned long req, void *arg);
 /* @gsi's MSI route, or NULL. */
 const struct kvm_irq_routing_entry *fake_kvm_route(struct fake_kvm *f,
 						   uint32_t gsi);
-/* A producer signals @efd: an assigned irqfd with a route injects (and
- * consumes); anything else accumulates in the eventfd. */
+/* A producer signals @efd: an assigned irqfd consumes the count and
+ * injects once if its GSI has a route; anything else accumulates in the
+ * eventfd. */
 void fake_kvm_fire(struct fake_kvm *f, int efd);
 /* How many @c ('U', 'A', 'D', 'S') the trace holds. */
 unsigned fake_kvm_count(const struct fake_kvm *f, char c);
