@@ -96,6 +96,9 @@ install)
 		how="a read-only bind mount"
 		# The prefix and the manifest are bound first, so the recursive
 		# bind of the tree carries them, and stay writable.
+		# The script is for the inner bash: its $1..$4 are the arguments
+		# after it, so single quotes are meant.
+		# shellcheck disable=SC2016
 		unshare -m bash -c 'set -e
 			mount --bind "$2" "$2"
 			mount --bind "$3" "$3"
