@@ -317,6 +317,20 @@ static int pt_poll(struct libmsix_backend *be, uint32_t v)
 	return a < 0 ? a : b;
 }
 
+/*
+ * The guest's MSI-X Enable, to the half that has the function's: VFIO
+ * turns MSI-X on at the device even with no vector wanted, so a masked
+ * vector's interrupt latches in the device's PBA instead of being dropped
+ * (libmsix_backend_ops.enable). The KVM half has no function state and no
+ * enable op. Staged; commit applies it, abort forgets it.
+ */
+static int pt_enable(struct libmsix_backend *be, bool on)
+{
+	struct libmsix_passthrough *pt = to_pt(be);
+
+	return pt->vb->ops->enable(pt->vb, on);
+}
+
 static const struct libmsix_backend_ops pt_ops = {
 	.size = sizeof(struct libmsix_backend_ops),
 	.alloc = pt_alloc,
@@ -329,6 +343,7 @@ static const struct libmsix_backend_ops pt_ops = {
 	.abort = pt_abort,
 	.deliver = pt_deliver,
 	.poll = pt_poll,
+	.enable = pt_enable,
 };
 
 int libmsix_passthrough_create(struct libmsix_vfio *vfio,

@@ -373,6 +373,313 @@ START_TEST(test_transaction_is_one_commit)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* One op at a time                                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The composed backend's ops driven directly, as the engine drives them,
+ * each checked at the half (or halves) that implement it. The fixture's
+ * device stays disabled meanwhile, so the engine calls no op of its own.
+ */
+#define PT_N 8u
+
+struct opt {
+	struct pt p;
+	struct libmsix_backend *be;
+	const struct libmsix_backend_ops *ops;
+};
+
+static struct opt opt_new(enum libmsix_pt_mask mask)
+{
+	struct opt o;
+
+	pt_new(&o.p, PT_N, false, mask, LIBMSIX_POLICY_LAZY);
+	o.be = libmsix_passthrough_backend(o.p.p);
+	o.ops = o.be->ops;
+	return o;
+}
+
+static const struct libmsix_msg pt_msg = { .address = 0xfee01000u,
+					   .data = 0x41 };
+
+/* @v's irqfd is assigned in the fake KVM. */
+static bool irqfd_assigned(struct opt *o, uint32_t v)
+{
+	int efd = libmsix_kvm_vector_eventfd(o->p.k, v);
+	int gsi = libmsix_kvm_vector_gsi(o->p.k, v);
+
+	for (uint32_t i = 0; i < o->p.f->nr_irqfds; i++)
+		if (o->p.f->irqfds[i].fd == efd &&
+		    o->p.f->irqfds[i].gsi == (uint32_t)gsi)
+			return true;
+	return false;
+}
+
+/* Vector 0 allocated and routed, and unmasked if @live; committed. */
+static void vector0_routed(struct opt *o, bool live)
+{
+	ck_assert_int_eq(o->ops->alloc(o->be, 0, 1), 0);
+	ck_assert_int_eq(o->ops->route(o->be, 0, &pt_msg), 0);
+	if (live)
+		ck_assert_int_eq(o->ops->unmask(o->be, 0), 0);
+	ck_assert_int_eq(o->ops->commit(o->be), 0);
+	ck_assert(irqfd_assigned(o, 0) == live);
+}
+
+static void vector0_live(struct opt *o)
+{
+	vector0_routed(o, true);
+}
+
+/* Vector 0 masked if @live, unrouted, released; committed. */
+static void vector0_gone(struct opt *o, bool live)
+{
+	if (live)
+		ck_assert_int_eq(o->ops->mask(o->be, 0), 0);
+	ck_assert_int_eq(o->ops->unroute(o->be, 0), 0);
+	ck_assert_int_eq(o->ops->release(o->be, 0, 1), 0);
+	ck_assert_int_eq(o->ops->commit(o->be), 0);
+}
+
+START_TEST(test_pt_alloc_reaches_both_halves)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+
+	ck_assert_int_eq(o.ops->alloc(o.be, 0, 2), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	for (uint32_t v = 0; v < 2; v++) {
+		/* KVM: a GSI and an eventfd; VFIO: that eventfd triggers. */
+		ck_assert_int_ge(libmsix_kvm_vector_gsi(o.p.k, v), 0);
+		ck_assert_int_ge(libmsix_kvm_vector_eventfd(o.p.k, v), 0);
+		ck_assert_int_eq(fk.trig_num[v],
+				 libmsix_kvm_vector_eventfd(o.p.k, v));
+		/* A fresh vector is masked by its missing irqfd. */
+		ck_assert(!irqfd_assigned(&o, v));
+	}
+	ck_assert(fk.on);
+	ck_assert_uint_eq(fake_vfio_triggers(), 2);
+	ck_assert_int_eq(o.ops->release(o.be, 0, 2), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_release_reaches_both_halves)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+
+	ck_assert_int_eq(o.ops->alloc(o.be, 0, 2), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert_int_eq(o.ops->release(o.be, 0, 2), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	for (uint32_t v = 0; v < 2; v++) {
+		ck_assert_int_eq(libmsix_kvm_vector_gsi(o.p.k, v), -ENOENT);
+		ck_assert_int_eq(libmsix_kvm_vector_eventfd(o.p.k, v), -ENOENT);
+	}
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_route_reaches_kvm)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+	const struct kvm_irq_routing_entry *e;
+
+	vector0_routed(&o, false);
+	e = fake_kvm_route(o.p.f, (uint32_t)libmsix_kvm_vector_gsi(o.p.k, 0));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->u.msi.address_lo, (uint32_t)pt_msg.address);
+	ck_assert_uint_eq(e->u.msi.data, pt_msg.data);
+	ck_assert_int_eq(o.ops->route(o.be, PT_N, &pt_msg), -EINVAL);
+	vector0_gone(&o, false);
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_unroute_reaches_kvm)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+	uint32_t gsi;
+
+	vector0_live(&o);
+	gsi = (uint32_t)libmsix_kvm_vector_gsi(o.p.k, 0);
+	ck_assert_int_eq(o.ops->mask(o.be, 0), 0);
+	ck_assert_int_eq(o.ops->unroute(o.be, 0), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert_ptr_null(fake_kvm_route(o.p.f, gsi));
+	ck_assert(!irqfd_assigned(&o, 0)); /* deassigned with its route */
+	ck_assert_int_eq(o.ops->release(o.be, 0, 1), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_unmask_assigns_the_irqfd)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+
+	vector0_live(&o);
+	/* The device's interrupt reaches the guest without the VMM. */
+	fake_kvm_fire(o.p.f, libmsix_kvm_vector_eventfd(o.p.k, 0));
+	ck_assert_uint_eq(o.p.f->injected, 1);
+	vector0_gone(&o, true);
+	pt_free(&o.p);
+}
+END_TEST
+
+/* Both ways of masking: the VFIO trigger swap and the irqfd deassign. */
+START_TEST(test_pt_mask_reaches_the_chosen_half)
+{
+	static const enum libmsix_pt_mask how[] = { LIBMSIX_PT_MASK_SWAP,
+						    LIBMSIX_PT_MASK_IRQFD };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct opt o = opt_new(how[i]);
+		struct libmsix_passthrough_stats s;
+		int efd;
+
+		vector0_live(&o);
+		efd = libmsix_kvm_vector_eventfd(o.p.k, 0);
+		ck_assert_int_eq(o.ops->mask(o.be, 0), 0);
+		ck_assert_int_eq(o.ops->commit(o.be), 0);
+		ck_assert_int_eq(libmsix_passthrough_get_stats(o.p.p, &s), 0);
+		if (how[i] == LIBMSIX_PT_MASK_SWAP) {
+			ck_assert_uint_eq(s.masks_swap, 1);
+			ck_assert_int_ne(fk.trig_num[0], efd);
+			ck_assert(irqfd_assigned(&o, 0));
+		} else {
+			ck_assert_uint_eq(s.masks_irqfd, 1);
+			ck_assert_int_eq(fk.trig_num[0], efd);
+			ck_assert(!irqfd_assigned(&o, 0));
+		}
+		/* Masked: what the device raises waits for poll. */
+		fake_vfio_raise(0);
+		ck_assert_uint_eq(o.p.f->injected, 0);
+		ck_assert_int_eq(o.ops->poll(o.be, 0), 1);
+		ck_assert_int_eq(o.ops->unmask(o.be, 0), 0);
+		ck_assert_int_eq(o.ops->commit(o.be), 0);
+		ck_assert_int_eq(fk.trig_num[0], efd);
+		ck_assert(irqfd_assigned(&o, 0));
+		vector0_gone(&o, true);
+		pt_free(&o.p);
+	}
+}
+END_TEST
+
+/* All-or-nothing: VFIO refuses, and KVM's half is undone too. */
+START_TEST(test_pt_commit_is_all_or_nothing)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+	struct libmsix_passthrough_stats s;
+
+	ck_assert_int_eq(o.ops->alloc(o.be, 0, 1), 0);
+	ck_assert_int_eq(o.ops->route(o.be, 0, &pt_msg), 0);
+	ck_assert_int_eq(o.ops->unmask(o.be, 0), 0);
+	fk.fail_at = fk.calls + 1;
+	fk.fail_index = -1;
+	fk.fail_err = -EIO;
+	ck_assert_int_lt(o.ops->commit(o.be), 0);
+	o.ops->abort(o.be);
+	ck_assert_uint_eq(o.p.f->nr, 0);
+	ck_assert_uint_eq(o.p.f->nr_irqfds, 0);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	ck_assert_int_eq(libmsix_passthrough_get_stats(o.p.p, &s), 0);
+	ck_assert_uint_eq(s.rollbacks, 1);
+	/* And the same staging succeeds once VFIO does. */
+	vector0_live(&o);
+	vector0_gone(&o, true);
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_abort_reaches_both_halves)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+	unsigned uploads = o.p.f->uploads, calls = fk.calls;
+
+	ck_assert_int_eq(o.ops->alloc(o.be, 0, 2), 0);
+	ck_assert_int_eq(o.ops->route(o.be, 0, &pt_msg), 0);
+	ck_assert_int_eq(o.ops->enable(o.be, true), 0);
+	o.ops->abort(o.be);
+	ck_assert_int_eq(libmsix_kvm_vector_gsi(o.p.k, 0), -ENOENT);
+	/* Nothing staged is left for the next commit to apply. */
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert_uint_eq(o.p.f->uploads, uploads);
+	ck_assert_uint_eq(fk.calls, calls);
+	ck_assert(!fk.on);
+	pt_free(&o.p);
+}
+END_TEST
+
+START_TEST(test_pt_deliver_is_kvm_signal_msi)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+
+	ck_assert_int_eq(o.ops->deliver(o.be, 3, &pt_msg), 0);
+	ck_assert_uint_eq(o.p.f->signals, 1);
+	ck_assert_uint_eq(o.p.f->last_msi.address_lo, (uint32_t)pt_msg.address);
+	ck_assert_uint_eq(o.p.f->last_msi.data, pt_msg.data);
+	pt_free(&o.p);
+}
+END_TEST
+
+/* An interrupt caught in either half's eventfd is the pending bit. */
+START_TEST(test_pt_poll_asks_both_halves)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_SWAP);
+
+	vector0_routed(&o, false);
+	ck_assert_int_eq(o.ops->poll(o.be, 0), 0);
+	/* Fresh, masked by KVM: the device signals the irqfd's eventfd. */
+	fake_vfio_raise(0);
+	ck_assert_int_eq(o.ops->poll(o.be, 0), 1);
+	ck_assert_int_eq(o.ops->poll(o.be, 0), 0);
+	/* Live, then masked by VFIO's swap: its mask eventfd. */
+	ck_assert_int_eq(o.ops->unmask(o.be, 0), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert_int_eq(o.ops->mask(o.be, 0), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	fake_vfio_raise(0);
+	ck_assert_int_eq(o.ops->poll(o.be, 0), 1);
+	ck_assert_int_eq(o.ops->poll(o.be, 0), 0);
+	ck_assert_int_eq(o.ops->poll(o.be, PT_N), -EINVAL);
+	vector0_gone(&o, false);
+	pt_free(&o.p);
+}
+END_TEST
+
+/*
+ * The guest's MSI-X Enable reaches the device: with every vector masked
+ * and none allocated, host MSI-X must be on, or the device drops what its
+ * masked vectors raise instead of latching it in its PBA.
+ */
+START_TEST(test_pt_enable_reaches_vfio)
+{
+	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
+	struct tdev *t = &o.p.t;
+
+	ck_assert_ptr_nonnull(o.ops->enable);
+	ck_assert_int_eq(o.ops->enable(o.be, true), 0);
+	ck_assert(!fk.on); /* staged only */
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert(fk.on);
+	ck_assert_int_eq(o.ops->enable(o.be, false), 0);
+	ck_assert_int_eq(o.ops->commit(o.be), 0);
+	ck_assert(!fk.on);
+
+	/* The same through the device: the guest's Enable, all masked. */
+	ck_assert_int_eq(set_msgctl(t, PCI_MSIX_FLAGS_ENABLE |
+					       PCI_MSIX_FLAGS_MASKALL), 0);
+	ck_assert(fk.on);
+	ck_assert_uint_eq(fake_vfio_triggers(), 0);
+	ck_assert_int_eq(set_msgctl(t, 0), 0);
+	ck_assert(!fk.on);
+	pt_free(&o.p);
+}
+END_TEST
+
 static Suite *passthrough_suite(void)
 {
 	Suite *s = suite_create("passthrough");
@@ -387,6 +694,19 @@ static Suite *passthrough_suite(void)
 	tcase_add_test(tc, test_vfio_failure_undoes_kvm);
 	tcase_add_test(tc, test_kvm_failure_skips_vfio);
 	tcase_add_test(tc, test_transaction_is_one_commit);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ops");
+	tcase_add_test(tc, test_pt_alloc_reaches_both_halves);
+	tcase_add_test(tc, test_pt_release_reaches_both_halves);
+	tcase_add_test(tc, test_pt_route_reaches_kvm);
+	tcase_add_test(tc, test_pt_unroute_reaches_kvm);
+	tcase_add_test(tc, test_pt_unmask_assigns_the_irqfd);
+	tcase_add_test(tc, test_pt_mask_reaches_the_chosen_half);
+	tcase_add_test(tc, test_pt_commit_is_all_or_nothing);
+	tcase_add_test(tc, test_pt_abort_reaches_both_halves);
+	tcase_add_test(tc, test_pt_deliver_is_kvm_signal_msi);
+	tcase_add_test(tc, test_pt_poll_asks_both_halves);
+	tcase_add_test(tc, test_pt_enable_reaches_vfio);
 	suite_add_tcase(s, tc);
 	return s;
 }
