@@ -199,7 +199,7 @@ int libmsix_dev_create(const struct libmsix_config *cfg,
 	dev->table_size = dev->n * PCI_MSIX_ENTRY_SIZE;
 	dev->pba_size = (dev->n + 63) / 64 * 8;
 	dev->bme = true;
-	dev->touched_lo = dev->n;
+	lmx_span_clear(&dev->span, dev->n);
 	dev->touched = bit_alloc((int)dev->n);
 	if (!dev->touched) {
 		free(dev);

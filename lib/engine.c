@@ -79,10 +79,7 @@ static void touch(struct libmsix_dev *dev, uint32_t v, uint32_t clear,
 				   &e->state, &s, n, memory_order_acq_rel,
 				   memory_order_acquire));
 	bit_set(dev->touched, (int)v);
-	if (v < dev->touched_lo)
-		dev->touched_lo = v;
-	if (v + 1 > dev->touched_hi)
-		dev->touched_hi = v + 1;
+	lmx_span_add(&dev->span, v, 1);
 }
 
 void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v)
@@ -182,11 +179,7 @@ static uint32_t grow_prefix(const struct libmsix_dev *dev, uint32_t need)
 /* ops->enable exists in backends built against a struct that has it. */
 static bool has_enable_op(const struct libmsix_dev *dev)
 {
-	const struct libmsix_backend_ops *ops = dev->be->ops;
-
-	return ops->size >= offsetof(struct libmsix_backend_ops, enable) +
-				    sizeof(ops->enable) &&
-	       ops->enable;
+	return LMX_OP(dev->be->ops, struct libmsix_backend_ops, enable) != NULL;
 }
 
 static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
@@ -544,7 +537,7 @@ static void settle(struct libmsix_dev *dev, uint32_t v)
  */
 int lmx_engine_flush(struct libmsix_dev *dev)
 {
-	uint32_t lo = dev->touched_lo, hi = dev->touched_hi;
+	uint32_t lo = dev->span.lo, hi = dev->span.hi;
 	uint32_t need = 0, old_prefix = dev->prefix, new_prefix;
 	uint32_t count = dev->host_count, releases = 0;
 	bool staged = false, disruptive = false;
@@ -552,8 +545,7 @@ int lmx_engine_flush(struct libmsix_dev *dev)
 
 	if (lo >= hi)
 		return 0;
-	dev->touched_lo = dev->n;
-	dev->touched_hi = 0;
+	lmx_span_clear(&dev->span, dev->n);
 
 	FOR_TOUCHED(dev, v, lo, hi) {
 		struct vec *e = &dev->vec[v];

@@ -65,7 +65,7 @@ struct libmsix_ims {
 	libmsix_ims_deliver_fn deliver;
 	void *opaque;
 	bitstr_t *dirty; /* vectors with staged changes */
-	uint32_t dirty_lo, dirty_hi;
+	struct lmx_span span; /* [lo, hi) holding the dirty ones */
 	struct undo *undo; /* one per vector at most */
 	struct ivec v[];
 };
@@ -87,21 +87,12 @@ struct libmsix_ims_store {
 static const struct libmsix_ims_entry reset_entry = { .masked = true };
 
 /* An op of the device, or NULL when absent or past the table's size. */
-#define HW_OP(hw, m)                                                       \
-	((hw)->ops->size >= offsetof(struct libmsix_ims_ops, m) +          \
-				    sizeof((hw)->ops->m)                   \
-		 ? (hw)->ops->m                                            \
-		 : NULL)
+#define HW_OP(hw, m) LMX_OP((hw)->ops, struct libmsix_ims_ops, m)
 
 
 static struct libmsix_ims *to_ims(struct libmsix_backend *be)
 {
 	return container_of(be, struct libmsix_ims, be);
-}
-
-static bool range_ok(uint32_t n, uint32_t start, uint32_t count)
-{
-	return count > 0 && start < n && count <= n - start;
 }
 
 static bool same_msg(const struct libmsix_ims_entry *a,
@@ -252,21 +243,17 @@ static struct ivec *stage(struct libmsix_ims *ims, uint32_t v)
 		iv->st_fl = iv->fl;
 		iv->st_slot = iv->slot;
 		iv->st_msg = iv->msg;
-		if (v < ims->dirty_lo)
-			ims->dirty_lo = v;
-		if (v + 1 > ims->dirty_hi)
-			ims->dirty_hi = v + 1;
+		lmx_span_add(&ims->span, v, 1);
 	}
 	return iv;
 }
 
 static void clean(struct libmsix_ims *ims)
 {
-	if (ims->dirty_lo < ims->dirty_hi)
-		bit_nclear(ims->dirty, (int)ims->dirty_lo,
-			   (int)ims->dirty_hi - 1);
-	ims->dirty_lo = ims->n;
-	ims->dirty_hi = 0;
+	if (!lmx_span_empty(&ims->span))
+		bit_nclear(ims->dirty, (int)ims->span.lo,
+			   (int)ims->span.hi - 1);
+	lmx_span_clear(&ims->span, ims->n);
 }
 
 static int ims_alloc(struct libmsix_backend *be, uint32_t start,
@@ -277,7 +264,7 @@ static int ims_alloc(struct libmsix_backend *be, uint32_t start,
 	uint32_t need = 0;
 	int err = 0;
 
-	if (!range_ok(ims->n, start, count))
+	if (!lmx_range_ok(ims->n, start, count))
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
 	for (uint32_t v = start; v < start + count; v++) {
@@ -320,7 +307,7 @@ static int ims_release(struct libmsix_backend *be, uint32_t start,
 	struct libmsix_ims_store *st = ims->store;
 	int err = 0;
 
-	if (!range_ok(ims->n, start, count))
+	if (!lmx_range_ok(ims->n, start, count))
 		return -EINVAL;
 	pthread_mutex_lock(&st->lock);
 	for (uint32_t v = start; v < start + count; v++) {
@@ -442,7 +429,7 @@ static int ims_commit(struct libmsix_backend *be)
 	int err = 0;
 
 	pthread_mutex_lock(&st->lock);
-	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+	for (uint32_t v = ims->span.lo; v < ims->span.hi; v++) {
 		struct ivec *iv = &ims->v[v];
 		struct libmsix_ims_entry t;
 		struct undo *u;
@@ -468,7 +455,7 @@ static int ims_commit(struct libmsix_backend *be)
 		}
 	}
 	/* Everything is written: now freed slots go back to the pool. */
-	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+	for (uint32_t v = ims->span.lo; v < ims->span.hi; v++) {
 		struct ivec *iv = &ims->v[v];
 
 		if (!bit_test(ims->dirty, (int)v))
@@ -494,7 +481,7 @@ out:
 static void discard_staged(struct libmsix_ims_store *st,
 			   struct libmsix_ims *ims)
 {
-	for (uint32_t v = ims->dirty_lo; v < ims->dirty_hi; v++) {
+	for (uint32_t v = ims->span.lo; v < ims->span.hi; v++) {
 		struct ivec *iv = &ims->v[v];
 
 		if (bit_test(ims->dirty, (int)v) && !iv->emulated &&
@@ -722,7 +709,7 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 	ims->share.reserve = cfg->reserve; /* for set_engine_budget() */
 	ims->deliver = cfg->deliver;
 	ims->opaque = cfg->opaque;
-	ims->dirty_lo = ims->n;
+	lmx_span_clear(&ims->span, ims->n);
 	for (uint32_t v = 0; v < ims->n; v++) {
 		ims->v[v].slot = ims->v[v].st_slot = -1;
 		ims->v[v].cookie = cfg->default_cookie;
@@ -840,7 +827,7 @@ int libmsix_ims_set_emulated(struct libmsix_ims *ims, uint32_t start,
 	struct libmsix_ims_store *st;
 	int err = 0;
 
-	if (!ims || !range_ok(ims->n, start, count))
+	if (!ims || !lmx_range_ok(ims->n, start, count))
 		return -EINVAL;
 	if (on && !ims->deliver)
 		return -EINVAL;

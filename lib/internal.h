@@ -21,17 +21,13 @@
 #include <linux/pci_regs.h>
 
 #include "libmsix.h"
+#include "util.h"
 
 /*
  * Functions shared between the library's files are prefixed lmx_: libmsix.a
  * is linked into VMMs statically, and a generic name such as deliver() or
  * dev_lock() would clash with the VMM's own.
  */
-
-#ifndef container_of
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
-#endif
 
 /*
  * vec.state bits. Writers of BLOCKED/DROP/MASKBIT/SETTLED hold the device
@@ -143,7 +139,7 @@ struct libmsix_dev {
 	 */
 	_Atomic unsigned vmm_depth;
 	_Atomic uintptr_t tx_owner;
-	uint32_t touched_lo, touched_hi; /* [lo, hi) of touched vectors */
+	struct lmx_span span;	/* [lo, hi) holding the touched vectors */
 	bitstr_t *touched;
 
 	/* Rate-limited log (device.c). */
@@ -205,7 +201,7 @@ static inline void lmx_engine_tx_begin(struct libmsix_dev *dev)
 
 static inline int lmx_engine_tx_end(struct libmsix_dev *dev)
 {
-	if (--dev->tx_depth > 0 || dev->touched_lo >= dev->touched_hi)
+	if (--dev->tx_depth > 0 || lmx_span_empty(&dev->span))
 		return 0;
 	return lmx_engine_flush(dev);
 }
@@ -242,11 +238,6 @@ static inline struct hot_counters *hot(struct libmsix_dev *dev, uint32_t v)
 	return &dev->hot[v % HOT_SHARDS];
 }
 
-static inline void cnt_inc(_Atomic uint64_t *c)
-{
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 /*
  * A counter that only lock holders write: a plain increment, no locked
  * instruction. Readers (libmsix_get_stats()) still load it atomically.
@@ -275,11 +266,7 @@ static inline bool lmx_live_resize(const struct libmsix_backend *be)
  */
 static inline bool be_has_poll(const struct libmsix_dev *dev)
 {
-	const struct libmsix_backend_ops *ops = dev->be->ops;
-
-	return ops->size >= offsetof(struct libmsix_backend_ops, poll) +
-				    sizeof(ops->poll) &&
-	       ops->poll;
+	return LMX_OP(dev->be->ops, struct libmsix_backend_ops, poll) != NULL;
 }
 
 #endif /* LIBMSIX_INTERNAL_H */

@@ -97,7 +97,7 @@ struct libmsix_kvm {
 	bool uploaded;		     /* this commit uploaded the table */
 	bool stales;		     /* this commit adds a route it does not upload */
 	uint32_t deferred;	     /* vectors with KV_DEFER */
-	uint32_t dirty_lo, dirty_hi; /* [lo, hi) of vectors staged since commit */
+	struct lmx_span span;	     /* vectors staged since commit */
 	bitstr_t *dirty;
 	struct kvm_counters cnt;
 	struct kvec v[];
@@ -179,14 +179,11 @@ static uint32_t available(const struct libmsix_kvm_vm *vm)
 static void mark_dirty(struct libmsix_kvm *k, uint32_t v)
 {
 	bit_set(k->dirty, (int)v);
-	if (v < k->dirty_lo)
-		k->dirty_lo = v;
-	if (v + 1 > k->dirty_hi)
-		k->dirty_hi = v + 1;
+	lmx_span_add(&k->span, v, 1);
 }
 
 #define FOR_DIRTY(k, v)                                        \
-	for (uint32_t v = (k)->dirty_lo; v < (k)->dirty_hi; v++) \
+	for (uint32_t v = (k)->span.lo; v < (k)->span.hi; v++) \
 		if (bit_test((k)->dirty, (int)v))
 
 /* ------------------------------------------------------------------------ */
@@ -324,19 +321,6 @@ static int irqfd(struct libmsix_kvm *k, int efd, int32_t gsi, bool assign)
 	return r < 0 ? r : 0;
 }
 
-/* Read an eventfd without blocking: 1 if it had a count, 0 if not. */
-static int drain(int efd)
-{
-	uint64_t val;
-	ssize_t r = read(efd, &val, sizeof(val));
-
-	if (r == (ssize_t)sizeof(val))
-		return 1;
-	if (r < 0 && errno == EAGAIN)
-		return 0;
-	return r < 0 ? -errno : -EIO;
-}
-
 static bool same_irqfd(const struct kvec *x)
 {
 	return assigned(x->fl) && (x->st_fl & KV_IRQFD) &&
@@ -359,12 +343,6 @@ static const struct libmsix_backend_ops kvm_irqfd_ops;
 /* ------------------------------------------------------------------------ */
 /* Staging ops (device lock held)                                            */
 /* ------------------------------------------------------------------------ */
-
-static bool range_ok(const struct libmsix_kvm *k, uint32_t start,
-		     uint32_t count)
-{
-	return count > 0 && start < k->n && count <= k->n - start;
-}
 
 /* Give back what vector @x took in this transaction (VM lock held). */
 static void unstage_host(struct libmsix_kvm *k, struct kvec *x)
@@ -405,7 +383,7 @@ static int kvm_alloc(struct libmsix_backend *be, uint32_t start,
 	struct libmsix_kvm_vm *vm = k->vm;
 	int err = 0;
 
-	if (!range_ok(k, start, count))
+	if (!lmx_range_ok(k->n, start, count))
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	for (uint32_t v = start; v < start + count && !err; v++) {
@@ -455,7 +433,7 @@ static int kvm_release(struct libmsix_backend *be, uint32_t start,
 {
 	struct libmsix_kvm *k = to_kvm(be);
 
-	if (!range_ok(k, start, count))
+	if (!lmx_range_ok(k->n, start, count))
 		return -EINVAL;
 	for (uint32_t v = start; v < start + count; v++)
 		if (!(k->v[v].st_fl & KV_HOST))
@@ -542,8 +520,7 @@ static void unstage_all(struct libmsix_kvm *k)
 		x->done = 0;
 		bit_clear(k->dirty, (int)v);
 	}
-	k->dirty_lo = k->n;
-	k->dirty_hi = 0;
+	lmx_span_clear(&k->span, k->n);
 }
 
 static void kvm_abort(struct libmsix_backend *be)
@@ -637,14 +614,14 @@ static int go_direct(struct libmsix_kvm *k, struct kvec *x)
 	uint64_t one = 1;
 	int r;
 
-	if (drain(x->efd) > 0 && signal_msi(k, &x->msg) < 0 &&
+	if (lmx_eventfd_drain(x->efd) > 0 && signal_msi(k, &x->msg) < 0 &&
 	    write(x->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 		vm_log(k->vm, LOG_ERR,
 		       "libmsix-kvm: an interrupt of GSI %d was lost in the "
 		       "switch to its irqfd", x->gsi);
 	r = irqfd(k, x->efd, x->gsi, true);
 	if (!r)
-		drain(x->efd);
+		lmx_eventfd_drain(x->efd);
 	return r;
 }
 
@@ -793,7 +770,7 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 			x->done |= DONE_ASSIGN;
 			continue;
 		}
-		if (!was_live && drain(x->st_efd) > 0) {
+		if (!was_live && lmx_eventfd_drain(x->st_efd) > 0) {
 			atomic_store(&x->caught, true);
 			cnt_inc(&k->cnt.caught);
 		}
@@ -878,8 +855,7 @@ void kvm_commit_finish(struct libmsix_backend *be)
 		x->done = 0;
 		bit_clear(k->dirty, (int)v);
 	}
-	k->dirty_lo = k->n;
-	k->dirty_hi = 0;
+	lmx_span_clear(&k->span, k->n);
 	if (flush_due(vm))
 		flush_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
@@ -933,7 +909,7 @@ static int kvm_poll(struct libmsix_backend *be, uint32_t v)
 	pthread_mutex_lock(&k->vm->lock);
 	/* An assigned irqfd: KVM consumes the eventfd. */
 	if ((x->fl & KV_HOST) && x->efd >= 0 && !assigned(x->fl))
-		r = drain(x->efd);
+		r = lmx_eventfd_drain(x->efd);
 	pthread_mutex_unlock(&k->vm->lock);
 	if (r > 0)
 		cnt_inc(&k->cnt.caught);
@@ -1279,7 +1255,7 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 	k->n = cfg->nr_vectors;
 	k->fallback = cfg->fallback;
 	k->opaque = cfg->opaque;
-	k->dirty_lo = k->n;
+	lmx_span_clear(&k->span, k->n);
 	for (uint32_t v = 0; v < k->n; v++) {
 		struct kvec *x = &k->v[v];
 
@@ -1397,7 +1373,7 @@ int libmsix_kvm_consume(struct libmsix_kvm *k, uint32_t vector)
 	} else if (assigned(x->fl)) {
 		r = -EBUSY;
 	} else {
-		r = drain(x->efd);
+		r = lmx_eventfd_drain(x->efd);
 		if (flush_due(k->vm))
 			flush_locked(k->vm);
 	}

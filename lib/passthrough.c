@@ -68,7 +68,7 @@ struct libmsix_passthrough {
 	struct libmsix_backend *vb, *kb;
 	enum libmsix_pt_mask mask;
 	uint32_t n;
-	uint32_t lo, hi; /* [lo, hi): vectors staged since the last commit */
+	struct lmx_span span; /* vectors staged since the last commit */
 	struct pt_counters cnt;
 	struct ptvec v[];
 };
@@ -83,12 +83,9 @@ static struct libmsix_passthrough *to_pt(struct libmsix_backend *be)
 static bool range_ok(struct libmsix_passthrough *pt, uint32_t start,
 		     uint32_t count)
 {
-	if (count == 0 || start >= pt->n || count > pt->n - start)
+	if (!lmx_range_ok(pt->n, start, count))
 		return false;
-	if (start < pt->lo)
-		pt->lo = start;
-	if (start + count > pt->hi)
-		pt->hi = start + count;
+	lmx_span_add(&pt->span, start, count);
 	return true;
 }
 
@@ -208,7 +205,7 @@ static int forward_masks(struct libmsix_passthrough *pt)
 	if (how == LIBMSIX_PT_MASK_AUTO)
 		how = LIBMSIX_PT_MASK_SWAP;
 
-	for (uint32_t v = pt->lo; v < pt->hi && !err; v++) {
+	for (uint32_t v = pt->span.lo; v < pt->span.hi && !err; v++) {
 		struct ptvec *x = &pt->v[v];
 
 		if (x->req == REQ_MASK && how == LIBMSIX_PT_MASK_SWAP) {
@@ -238,7 +235,7 @@ static void pt_abort(struct libmsix_backend *be)
 
 	pt->kb->ops->abort(pt->kb);
 	pt->vb->ops->abort(pt->vb);
-	for (uint32_t v = pt->lo; v < pt->hi; v++) {
+	for (uint32_t v = pt->span.lo; v < pt->span.hi; v++) {
 		struct ptvec *x = &pt->v[v];
 
 		x->s_vmask = x->c_vmask;
@@ -253,8 +250,7 @@ static void pt_abort(struct libmsix_backend *be)
 			x->new_fd = false;
 		}
 	}
-	pt->lo = pt->n;
-	pt->hi = 0;
+	lmx_span_clear(&pt->span, pt->n);
 }
 
 static int pt_commit(struct libmsix_backend *be)
@@ -277,15 +273,14 @@ static int pt_commit(struct libmsix_backend *be)
 		goto fail;
 	}
 	kvm_commit_finish(pt->kb);
-	for (uint32_t v = pt->lo; v < pt->hi; v++) {
+	for (uint32_t v = pt->span.lo; v < pt->span.hi; v++) {
 		struct ptvec *x = &pt->v[v];
 
 		x->c_vmask = x->s_vmask;
 		x->c_kmask = x->s_kmask;
 		x->new_fd = false;
 	}
-	pt->lo = pt->n;
-	pt->hi = 0;
+	lmx_span_clear(&pt->span, pt->n);
 	return 0;
 fail:
 	atomic_fetch_add(&pt->cnt.rollbacks, 1);
@@ -376,7 +371,7 @@ int libmsix_passthrough_create(struct libmsix_vfio *vfio,
 	pt->kb = kb;
 	pt->mask = cfg->mask;
 	pt->n = n;
-	pt->lo = n;
+	lmx_span_clear(&pt->span, n);
 	for (uint32_t v = 0; v < n; v++) {
 		pt->v[v].live_fd = -1;
 		pt->v[v].s_vmask = pt->v[v].s_kmask = true;

@@ -192,22 +192,6 @@ static int ensure_fd(struct libmsix_vfio *vf, uint32_t v, int *slot,
 	return fd;
 }
 
-/* Read an eventfd without blocking: 1 if it held a count, 0 if empty. */
-static int drain(int fd)
-{
-	uint64_t cnt;
-	ssize_t r;
-
-	if (fd < 0)
-		return 0;
-	r = read(fd, &cnt, sizeof(cnt));
-	if (r == (ssize_t)sizeof(cnt))
-		return cnt > 0;
-	if (r < 0 && errno != EAGAIN)
-		return -errno;
-	return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* SET_IRQS                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -501,16 +485,10 @@ static int compute_want(struct libmsix_vfio *vf, bool staged)
 /* Backend ops                                                               */
 /* ------------------------------------------------------------------------ */
 
-static bool range_ok(const struct libmsix_vfio *vf, uint32_t start,
-		     uint32_t count)
-{
-	return count > 0 && start < vf->n && count <= vf->n - start;
-}
-
 static int stage_alloc(struct libmsix_vfio *vf, uint32_t start,
 		       uint32_t count, bool on)
 {
-	if (!range_ok(vf, start, count))
+	if (!lmx_range_ok(vf->n, start, count))
 		return -EINVAL;
 	pthread_mutex_lock(&vf->lock);
 	for (uint32_t v = start; v < start + count; v++) {
@@ -614,8 +592,8 @@ static int op_poll(struct libmsix_backend *be, uint32_t vector)
 	if (vector >= vf->n)
 		return -EINVAL;
 	pthread_mutex_lock(&vf->lock);
-	a = drain(vf->vec[vector].mask_fd);
-	b = drain(vf->vec[vector].own_fd);
+	a = lmx_eventfd_drain(vf->vec[vector].mask_fd);
+	b = lmx_eventfd_drain(vf->vec[vector].own_fd);
 	if (a > 0)
 		vf->st.masked_irqs++;
 	if (b > 0)
@@ -1240,7 +1218,7 @@ int libmsix_vfio_process(struct libmsix_vfio *vf, struct libmsix_dev *dev,
 	}
 	v = (slot - 1) >> 2;
 	kind = (slot - 1) & 3;
-	got = drain(fd);
+	got = lmx_eventfd_drain(fd);
 	if (got > 0) {
 		if (kind == LIBMSIX_VFIO_FD_LIVE)
 			vf->st.live_irqs++;
