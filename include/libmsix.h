@@ -17,8 +17,9 @@
  * (struct libmsix_backend_ops) under an allocation policy, and batches the
  * backend work of one guest access or one transaction into one commit.
  *
- * ABI: SOVERSION 0. Until 1.0 the ABI may change between minor releases.
- * Structs passed in carry their own size (.size) so they can grow.
+ * ABI: SONAME libmsix.so.0, symbols versioned per release (LIBMSIX_0.1, ...).
+ * Structs passed in carry their own size (.size) so they can grow. What
+ * changes the SONAME and what only adds a version node: docs/abi.md.
  *
  * Threads: no global library state. Every object is independent. The
  * device-side hot path (libmsix_notify(), libmsix_clear_pending()) takes no
@@ -46,9 +47,21 @@
 extern "C" {
 #endif
 
+/*
+ * The version of this header: project(VERSION) in CMakeLists.txt, which
+ * refuses to configure when the two differ. Compatibility rules (what a
+ * version change promises, when the SONAME changes): docs/abi.md.
+ */
 #define LIBMSIX_VERSION_MAJOR 0
 #define LIBMSIX_VERSION_MINOR 1
 #define LIBMSIX_VERSION_PATCH 0
+/** A version as one comparable number; each part 0..255. */
+#define LIBMSIX_VERSION_CODE(major, minor, patch) \
+	(((uint32_t)(major) << 16) | ((uint32_t)(minor) << 8) | (uint32_t)(patch))
+/** The version of this header as LIBMSIX_VERSION_CODE(). */
+#define LIBMSIX_VERSION \
+	LIBMSIX_VERSION_CODE(LIBMSIX_VERSION_MAJOR, LIBMSIX_VERSION_MINOR, \
+			     LIBMSIX_VERSION_PATCH)
 
 #if defined(LIBMSIX_BUILDING) && defined(__GNUC__)
 #define LIBMSIX_EXPORT __attribute__((visibility("default")))
@@ -61,6 +74,23 @@ extern "C" {
 #else
 #define LIBMSIX_PRINTF(f, a)
 #endif
+
+/**
+ * libmsix_version() - the version of the library the program runs with.
+ *
+ * The shared library found at run time may be newer than the headers the
+ * program was compiled with (same SONAME: docs/abi.md), never older than
+ * what its symbol versions need. A program that depends on a fix rather than
+ * on a new symbol compares this with LIBMSIX_VERSION_CODE(). E.g.
+ * libmsix_version() >> 16 == LIBMSIX_VERSION_MAJOR and
+ * libmsix_version() >= LIBMSIX_VERSION for "at least what I was built with".
+ *
+ * Return: LIBMSIX_VERSION_CODE(major, minor, patch) of the running library:
+ * major in bits 23:16, minor in 15:8, patch in 7:0, each 0..255. Never fails.
+ * Context: any thread, at any time, no device needed; takes no lock and calls
+ * nothing back.
+ */
+LIBMSIX_EXPORT uint32_t libmsix_version(void);
 
 /** The largest table PCIe allows (§6.1.4.2). */
 #define LIBMSIX_MAX_VECTORS 2048u

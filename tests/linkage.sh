@@ -119,6 +119,26 @@ declared_functions() {
 	rm -f "$aux"
 }
 
+# map_entries MAP: "node NODE -" for every version node of the script and
+# "SECTION NODE NAME" for every entry (SECTION global or local); comments
+# removed.
+map_entries() {
+	perl -e '
+		use strict; use warnings;
+		local $/; my $t = <>;
+		$t =~ s{/\*.*?\*/}{}gs;
+		$t =~ s/#[^\n]*//g;
+		while ($t =~ /([A-Za-z_][\w.]*)\s*\{(.*?)\}\s*[\w.]*\s*;/gs) {
+			my ($node, $body, $sec) = ($1, $2, "global");
+			print "node $node -\n";
+			for my $tok (split /;/, $body) {
+				$tok =~ s/^\s+|\s+$//g;
+				$sec = $1 if $tok =~ s/^(global|local)\s*:\s*//;
+				print "$sec $node $tok\n" if $tok ne "";
+			}
+		}' "$1"
+}
+
 # check_archive: the static library defines, as global symbols, only
 # libmsix_* names (and none of QEMU's), and a program that defines every
 # other name the archive has (kvm_commit_prepare, lmx_*, static helpers)
@@ -188,8 +208,8 @@ check_linkage() {
 
 	for n in "${QEMU_MSIX_NAMES[@]}"; do qemu[$n]=1; done
 
-	# Version nodes the script defines: "NAME {" at the start of a line.
-	nodes=$(sed -n 's/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_.]*\)[[:space:]]*{.*/\1/p' "$map")
+	# Version nodes the script defines.
+	nodes=$(map_entries "$map" | awk '$1 == "node" { print $2 }')
 	[[ -n $nodes ]] || die "$map defines no version node"
 	for n in $nodes; do node[$n]=1; done
 
@@ -207,6 +227,34 @@ check_linkage() {
 		say "FAIL: no LIBMSIX_EXPORT declaration found in $incdir/*.h"
 		failed=1
 	}
+
+	# The version script lists every LIBMSIX_EXPORT name, by name, and
+	# nothing else: a header declaring a function the script does not
+	# export is caught here, before a program fails to link it.
+	local -A listed=()
+	local sec nd
+	while read -r sec nd name; do
+		[[ $sec == global && -n $name ]] || continue
+		if [[ $name == *[\*\?\[]* ]]; then
+			say "FAIL: $map exports the pattern '$name' in $nd: list every symbol by name"
+			failed=1
+		elif [[ -n ${listed[$name]:-} ]]; then
+			say "FAIL: $map lists $name in both ${listed[$name]} and $nd"
+			failed=1
+		else
+			listed[$name]=$nd
+		fi
+	done < <(map_entries "$map")
+	for name in "${!marked[@]}"; do
+		[[ -n ${listed[$name]:-} ]] ||
+			say "FAIL: ${marked[$name]} declares $name with LIBMSIX_EXPORT, but $map lists it in no node (add it to the next release's)"
+		[[ -n ${listed[$name]:-} ]] || failed=1
+	done
+	for name in "${!listed[@]}"; do
+		[[ -n ${marked[$name]:-} ]] ||
+			say "FAIL: $map lists $name, which no $incdir/*.h declares with LIBMSIX_EXPORT"
+		[[ -n ${marked[$name]:-} ]] || failed=1
+	done
 
 	local protos
 	protos=$(declared_functions "$incdir") || die "cannot compile the headers in $incdir"
@@ -254,6 +302,9 @@ check_linkage() {
 		elif [[ -z ${node[$ver]:-} ]]; then
 			say "FAIL: $so exports $name@@$ver, but $map defines no node $ver"
 			failed=1
+		elif [[ -n ${listed[$name]:-} && ${listed[$name]} != "$ver" ]]; then
+			say "FAIL: $so exports $name@@$ver, but $map lists it in ${listed[$name]}"
+			failed=1
 		fi
 		if [[ -z ${marked[$name]:-} ]]; then
 			say "FAIL: $so exports $name, which no $incdir/*.h declares with LIBMSIX_EXPORT"
@@ -294,7 +345,7 @@ check_linkage() {
 	if ((failed == 0)); then
 		local headers=("$incdir"/*.h)
 		say "ok: ${#marked[@]} LIBMSIX_EXPORT declarations in ${#headers[@]} headers," \
-			"${#exported[@]} exports, all versioned ($nodes), none of QEMU's ${#QEMU_MSIX_NAMES[@]} msix_* names"
+			"${#exported[@]} exports, all versioned (${nodes//$'\n'/ }), none of QEMU's ${#QEMU_MSIX_NAMES[@]} msix_* names"
 	fi
 	return "$failed"
 }
@@ -323,13 +374,27 @@ selftest() {
 		"$cc" -shared -fPIC -fvisibility=hidden -DLIBMSIX_BUILDING -I"$d/include" \
 			"${script[@]}" -Wl,-soname,libmsix.so.0 -o "$d/libmsix.so" "$d/lib.c"
 	}
-	local good_map='LIBMSIX_0.1 { global: libmsix_*; local: *; };'
-	local any_map='LIBMSIX_0.1 { global: *; };'
+	# map_of NAME...: a version script with one node listing NAMEs.
+	map_of() { printf 'LIBMSIX_0.1 { global: %s local: *; };' "$(printf '%s; ' "$@")"; }
+	local good_map any_map='LIBMSIX_0.1 { global: *; };'
+	good_map=$(map_of libmsix_a)
 
 	build_case good $'LIBMSIX_EXPORT int libmsix_a(int x);\nLIBMSIX_EXPORT const char *\n  libmsix_b(void) __attribute__((pure));' \
-		'int libmsix_a(int x) { return x; } const char *libmsix_b(void) { return ""; }' "$good_map"
+		'int libmsix_a(int x) { return x; } const char *libmsix_b(void) { return ""; }' \
+		"$(map_of libmsix_a libmsix_b)"
+	# Two releases: libmsix_b added in the second node.
+	build_case good2 $'LIBMSIX_EXPORT int libmsix_a(void);\nLIBMSIX_EXPORT int libmsix_b(void);' \
+		'int libmsix_a(void) { return 0; } int libmsix_b(void) { return 1; }' \
+		'LIBMSIX_0.1 { global: libmsix_a; local: *; }; LIBMSIX_0.2 { global: libmsix_b; } LIBMSIX_0.1;'
+	# Every libmsix_ name exported by a pattern, not by name.
+	build_case wildcard 'LIBMSIX_EXPORT int libmsix_a(void);' \
+		'int libmsix_a(void) { return 0; }' 'LIBMSIX_0.1 { global: libmsix_*; local: *; };'
+	# A header declares a function that the script does not list.
+	build_case unlisted $'LIBMSIX_EXPORT int libmsix_a(void);\nLIBMSIX_EXPORT int libmsix_new(void);' \
+		'int libmsix_a(void) { return 0; } int libmsix_new(void) { return 1; }' "$good_map"
 	build_case undeclared 'LIBMSIX_EXPORT int libmsix_a(void);' \
-		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int libmsix_extra(void) { return 1; }' "$good_map"
+		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int libmsix_extra(void) { return 1; }' \
+		"$(map_of libmsix_a libmsix_extra)"
 	build_case missing $'LIBMSIX_EXPORT int libmsix_a(void);\nLIBMSIX_EXPORT int libmsix_gone(void);' \
 		'int libmsix_a(void) { return 0; }' "$good_map"
 	build_case unmarked $'LIBMSIX_EXPORT int libmsix_a(void);\nint libmsix_plain(void);' \
@@ -340,7 +405,7 @@ selftest() {
 		'int libmsix_a(void) { return 0; }' ''
 	build_case othernode 'LIBMSIX_EXPORT int libmsix_a(void);' \
 		'int libmsix_a(void) { return 0; }' "$good_map"
-	printf 'LIBMSIX_0.2 { global: libmsix_*; local: *; };\n' >"$work/othernode/libmsix.map.other"
+	printf 'LIBMSIX_0.2 { global: libmsix_a; local: *; };\n' >"$work/othernode/libmsix.map.other"
 	build_case leak 'LIBMSIX_EXPORT int libmsix_a(void);' \
 		'int libmsix_a(void) { return 0; } __attribute__((visibility("default"))) int helper(void) { return 1; }' "$any_map"
 
@@ -369,7 +434,8 @@ selftest() {
 	ar rcs "$g/libmsix.a" "$g/all.l.o"
 
 	local c rc bad=0
-	for c in good undeclared missing unmarked qemu unversioned othernode leak archive archiveleak; do
+	for c in good good2 wildcard unlisted undeclared missing unmarked qemu unversioned othernode \
+		leak archive archiveleak; do
 		incdir=$work/$c/include so=$work/$c/libmsix.so map=$work/$c/libmsix.map archive=''
 		[[ $c != good ]] || archive=$work/$c/libmsix.a
 		[[ $c != archiveleak ]] || archive=$work/$c/libmsix.a
@@ -377,11 +443,11 @@ selftest() {
 		[[ $c != archive ]] || archive=$work/$c/libmsix.a
 		rc=0
 		(check_linkage) >"$work/$c.out" 2>&1 || rc=$?
-		if [[ $c == good ]] && ((rc != 0)); then
+		if [[ $c == good* ]] && ((rc != 0)); then
 			say "selftest FAIL: the good library was rejected:"
 			cat "$work/$c.out"
 			bad=1
-		elif [[ $c != good ]] && ((rc != 1)); then
+		elif [[ $c != good* ]] && ((rc != 1)); then
 			say "selftest FAIL: case '$c' was not rejected (rc=$rc):"
 			cat "$work/$c.out"
 			bad=1
