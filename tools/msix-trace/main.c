@@ -5,6 +5,7 @@
  * NORESIZE one, and print what each cost the host beside what QEMU's
  * algorithm costs on the same trace.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,19 @@ static const char usage[] =
 	"             for interrupts the host may have lost (QEMU: 0, it\n"
 	"             loses them)\n"
 	"\n"
+	"Routing: each policy runs with the KVM VM's routing immediate (a\n"
+	"route reaches KVM in the commit that needs it) and deferred (the\n"
+	"vector goes live through userspace while its route waits in a\n"
+	"batch). The replay flushes the batch where a VMM's event loop would:\n"
+	"before each notify line, where the trace's t_ns clock shows the\n"
+	"guest idle for the flush gap, and after the last line.\n"
+	"\n"
 	"Options:\n"
 	"  --host=KIND   live, noresize or both (default both)\n"
-	"  --kv          one line per replay: host=H algo=A allocs=N ...\n"
+	"  --routing=M   immediate, deferred or both (default both)\n"
+	"  --flush-gap=NS  idle time in the trace that flushes a deferred\n"
+	"                batch (default 1000000 = 1 ms; 0: never)\n"
+	"  --kv          one line per replay: host=H algo=A routing=R allocs=N ...\n"
 	"  --check       only read and check TRACE; replay nothing\n"
 	"  -h, --help    this text\n"
 	"\n"
@@ -86,9 +97,10 @@ static void print_row(const struct row *r, bool kv)
 	};
 
 	if (kv)
-		printf("host=%s algo=%s", r->host, r->algo);
+		printf("host=%s algo=%s routing=%s", r->host, r->algo,
+		       r->routing);
 	else
-		printf("%-9s %-12s", r->host, r->algo);
+		printf("%-9s %-12s %-10s", r->host, r->algo, r->routing);
 	for (unsigned i = 0; i < NCOLS; i++) {
 		if (kv)
 			printf(" %s=%llu", cols[i].name,
@@ -121,7 +133,7 @@ static void print_header(const struct trace *t)
 		       t->dev[i].has_use ? ""
 					 : " (no use lines: all vectors used)");
 	}
-	printf("\n%-9s %-12s", "host", "algorithm");
+	printf("\n%-9s %-12s %-10s", "host", "algorithm", "routing");
 	for (unsigned i = 0; i < NCOLS; i++)
 		printf(" %*s", cols[i].width, cols[i].name);
 	putchar('\n');
@@ -149,11 +161,16 @@ int main(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "kv", no_argument, NULL, 'k' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "routing", required_argument, NULL, 'r' },
+		{ "flush-gap", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool kv = false, check = false, hosts[2] = { true, true };
-	struct row rows[2 * (NPOL + 1)];
+	bool routings[2] = { true, true };
+	uint64_t gap = 1000000;
+	struct row rows[2 * (2 * NPOL + 1)];
+	char *end;
 	unsigned nrows = 0;
 	struct trace t;
 	FILE *f;
@@ -168,6 +185,26 @@ int main(int argc, char **argv)
 				   !strcmp(optarg, "both");
 			if (!hosts[0] && !hosts[1]) {
 				fprintf(stderr, "msix-trace: --host: live, noresize or both, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			routings[0] = !strcmp(optarg, "immediate") ||
+				      !strcmp(optarg, "both");
+			routings[1] = !strcmp(optarg, "deferred") ||
+				      !strcmp(optarg, "both");
+			if (!routings[0] && !routings[1]) {
+				fprintf(stderr, "msix-trace: --routing: immediate, deferred or both, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			errno = 0;
+			gap = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-') {
+				fprintf(stderr, "msix-trace: --flush-gap: not a number of nanoseconds: '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -195,7 +232,7 @@ int main(int argc, char **argv)
 		perror(argv[optind]);
 		return 1;
 	}
-	ret = trace_load(&t, f, argv[optind], stderr);
+	ret = trace_load(&t, f, argv[optind], gap, stderr);
 	fclose(f);
 	if (ret)
 		return 1;
@@ -209,18 +246,26 @@ int main(int argc, char **argv)
 	for (unsigned h = 0; h < 2 && !ret; h++) {
 		if (!hosts[h])
 			continue;
-		for (unsigned p = 0; p <= NPOL && !ret; p++) {
+		for (unsigned m = 0; m < 2 && !ret; m++) {
+			if (!routings[m])
+				continue;
+			for (unsigned p = 0; p < NPOL && !ret; p++) {
+				struct row *r = &rows[nrows++];
+
+				r->host = h ? "noresize" : "live";
+				r->algo = libmsix_policy_name(policies[p]);
+				r->routing = m ? "deferred" : "immediate";
+				ret = replay_libmsix(&t, !h, policies[p], m, r,
+						     stderr);
+			}
+		}
+		if (!ret) {
 			struct row *r = &rows[nrows++];
 
 			r->host = h ? "noresize" : "live";
-			if (p < NPOL) {
-				r->algo = libmsix_policy_name(policies[p]);
-				ret = replay_libmsix(&t, !h, policies[p], r,
-						     stderr);
-			} else {
-				r->algo = "qemu";
-				ret = replay_qemu(&t, !h, r, stderr);
-			}
+			r->algo = "qemu";
+			r->routing = "qemu";
+			ret = replay_qemu(&t, !h, r, stderr);
 		}
 	}
 	if (!ret) {

@@ -361,7 +361,11 @@ static int push(struct ctx *c, const struct trace_event *ev)
 		t->cap_ev = cap;
 	}
 	t->ev[t->nr_ev] = *ev;
-	t->ev[t->nr_ev++].line = c->line;
+	t->ev[t->nr_ev].line = c->line;
+	if (t->idle_next)
+		t->ev[t->nr_ev].flags |= EVF_IDLE_BEFORE;
+	t->idle_next = false;
+	t->nr_ev++;
 	return 0;
 }
 
@@ -579,6 +583,16 @@ static int do_line(struct ctx *c)
 	tn = find(&o, "t_ns");
 	if (tn && tn->type != J_INT)
 		return fail(c, "\"t_ns\": bad number (expected an unsigned integer)");
+	if (tn) {
+		struct trace *t = c->t;
+
+		/* A clock that goes back is not an idle gap. */
+		if (t->have_t && t->flush_gap_ns && tn->u >= t->last_t &&
+		    tn->u - t->last_t >= t->flush_gap_ns)
+			t->idle_next = true;
+		t->have_t = true;
+		t->last_t = tn->u;
+	}
 	if (c->line == 1) {
 		const char *src;
 
@@ -627,7 +641,8 @@ void trace_free(struct trace *t)
 	t->nr_ev = t->cap_ev = 0;
 }
 
-int trace_load(struct trace *t, FILE *f, const char *path, FILE *err)
+int trace_load(struct trace *t, FILE *f, const char *path,
+	       uint64_t flush_gap_ns, FILE *err)
 {
 	struct ctx c = { .t = t, .err = err };
 	char *buf;
@@ -635,6 +650,7 @@ int trace_load(struct trace *t, FILE *f, const char *path, FILE *err)
 
 	memset(t, 0, sizeof(*t));
 	t->path = path;
+	t->flush_gap_ns = flush_gap_ns;
 	buf = malloc(TRACE_MAX_LINE);
 	if (!buf) {
 		fprintf(err, "%s: out of memory\n", path);

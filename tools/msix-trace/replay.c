@@ -403,6 +403,12 @@ static void rdev_free(struct rdev *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* Deferred routing hands the VMM the eventfd of a vector whose route waits
+ * for the batch; a VMM polls it. Nothing writes these eventfds here. */
+static void no_poll(void *opaque, uint32_t vector, int fd)
+{
+}
+
 static int rdev_init(struct rdev *d, const struct trace_device *td,
 		     struct libmsix_kvm_vm *vm, bool live,
 		     enum libmsix_policy policy)
@@ -412,6 +418,7 @@ static int rdev_init(struct rdev *d, const struct trace_device *td,
 		/* GSIs as the guest unmasks, from the VM's free ones. */
 		.flags = LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE,
 		.nr_vectors = td->cfg.nr_vectors,
+		.fallback = no_poll,
 	};
 	struct libmsix_config cfg = td->cfg;
 	int err;
@@ -527,9 +534,31 @@ static void collect(struct rdev *d, struct row *r)
 	r->releases += d->tee->releases;
 }
 
-int replay_libmsix(const struct trace *t, bool live,
-		   enum libmsix_policy policy, struct row *r, FILE *err)
+/*
+ * Where a VMM's event loop would flush the deferred batch: before a notify
+ * (the guest runs its workload, so the loop runs), where the trace's clock
+ * shows an idle gap, and after the last line.
+ */
+static int flush(struct libmsix_kvm_vm *vm, const struct trace *t, FILE *err)
 {
+	int e = libmsix_kvm_vm_flush(vm);
+
+	if (e < 0) {
+		fprintf(err, "%s: deferred route flush failed: %s\n",
+			t->path, strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
+int replay_libmsix(const struct trace *t, bool live,
+		   enum libmsix_policy policy, bool deferred, struct row *r,
+		   FILE *err)
+{
+	struct libmsix_kvm_routing rt = {
+		.size = sizeof(rt),
+		.mode = LIBMSIX_KVM_ROUTING_DEFERRED,
+	};
 	struct fake_kvm fk = { 0 };
 	struct libmsix_kvm_vm_config vc = {
 		.size = sizeof(vc),
@@ -554,6 +583,14 @@ int replay_libmsix(const struct trace *t, bool live,
 		free(devs);
 		return -1;
 	}
+	if (deferred) {
+		e = libmsix_kvm_vm_set_routing(vm, &rt);
+		if (e) {
+			fprintf(err, "%s: cannot defer routing: %s\n", t->path,
+				strerror(-e));
+			ret = -1;
+		}
+	}
 	for (unsigned i = 0; i < TRACE_MAX_DEVICES && !ret; i++) {
 		if (!t->dev[i].declared)
 			continue;
@@ -564,9 +601,18 @@ int replay_libmsix(const struct trace *t, bool live,
 			ret = -1;
 		}
 	}
+	for (size_t i = 0; i < t->nr_ev && !ret; i++) {
+		const struct trace_event *ev = &t->ev[i];
+
+		if (deferred && (ev->kind == EV_NOTIFY ||
+				 (ev->flags & EVF_IDLE_BEFORE)))
+			ret = flush(vm, t, err);
+		if (!ret)
+			replay_event(&devs[ev->dev], ev, r);
+	}
+	if (!ret && deferred)
+		ret = flush(vm, t, err);
 	if (!ret) {
-		for (size_t i = 0; i < t->nr_ev; i++)
-			replay_event(&devs[t->ev[i].dev], &t->ev[i], r);
 		/* Counted before teardown: the trace's cost only. */
 		for (unsigned i = 0; i < TRACE_MAX_DEVICES; i++)
 			if (devs[i].dev)

@@ -19,6 +19,7 @@
 struct row {
 	const char *host;	/* "live" or "noresize" */
 	const char *algo;	/* a policy name, or "qemu" */
+	const char *routing;	/* "immediate", "deferred", or "qemu" */
 	uint64_t allocs;	/* host vectors allocated */
 	uint64_t releases;	/* host vectors released */
 	uint64_t uploads;	/* KVM_SET_GSI_ROUTING */
@@ -36,9 +37,11 @@ struct row {
 };
 
 /* Replay @t through libmsix under @policy, on a backend that resizes live
- * or not (@live). Returns 0, or -1 after printing why to @err. */
+ * or not (@live), with the KVM VM in deferred routing mode or not
+ * (@deferred). Returns 0, or -1 after printing why to @err. */
 int replay_libmsix(const struct trace *t, bool live,
-		   enum libmsix_policy policy, struct row *r, FILE *err);
+		   enum libmsix_policy policy, bool deferred, struct row *r,
+		   FILE *err);
 
 /* The same trace under QEMU's algorithm (a model; docs/trace.md). */
 int replay_qemu(const struct trace *t, bool live, struct row *r, FILE *err);

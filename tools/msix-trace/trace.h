@@ -44,7 +44,13 @@ struct trace_event {
 	uint8_t dev;
 	uint8_t size;
 	uint8_t bar;
+	uint8_t flags;		/* EVF_* */
 };
+
+/* The trace's clock shows the guest idle for at least the flush gap before
+ * this event: a VMM's event loop would have run (and flushed a deferred
+ * route batch) in between. */
+#define EVF_IDLE_BEFORE (1u << 0)
 
 struct trace_device {
 	bool declared;
@@ -61,6 +67,10 @@ struct trace {
 	struct trace_event *ev;
 	size_t nr_ev, cap_ev;
 	uint32_t lines;
+	uint64_t flush_gap_ns;	/* set before trace_load(); 0: never idle */
+	bool have_t;		/* parser: the last event had t_ns */
+	uint64_t last_t;	/* parser: its t_ns */
+	bool idle_next;		/* parser: the next event follows a gap */
 };
 
 /*
@@ -68,7 +78,8 @@ struct trace {
  * print "path:line: what is wrong" to @err and return -1 (the trace is then
  * empty); 0 on success. trace_free() in both cases.
  */
-int trace_load(struct trace *t, FILE *f, const char *path, FILE *err);
+int trace_load(struct trace *t, FILE *f, const char *path,
+	       uint64_t flush_gap_ns, FILE *err);
 void trace_free(struct trace *t);
 
 #endif /* MSIX_TRACE_H */

@@ -105,6 +105,19 @@ def write(path, out):
         f.write("\n".join(out) + "\n")
 
 
+def timed(out, gap_before):
+    """Add t_ns: 10 us per line, and 5 ms of idle guest before the lines
+    whose index is in gap_before."""
+    t, res = 0, []
+    for i, text in enumerate(out):
+        if i == 0:
+            res.append(text)
+            continue
+        t += 5_000_000 if i in gap_before else 10_000
+        res.append(text[:-1] + ',"t_ns":%d}' % t)
+    return res
+
+
 # 5 vectors (virtio-blk: config + 4 queues): bring-up, I/O on two queues,
 # an affinity change of vector 2 with an interrupt while it is masked.
 out = []
@@ -114,6 +127,11 @@ line(out, type="notify", dev=0, vector=1)
 line(out, type="notify", dev=0, vector=2)
 affinity(out, 2, 2, True)
 write("linux-virtio-blk-5.jsonl", out)
+
+# The same with a clock: the guest idles 5 ms between request_irq() of
+# vectors 2 and 3 (where a VMM's event loop flushes deferred routes).
+gap = out.index('{"type":"use","dev":0,"vector":3,"ret":0}')
+write("linux-virtio-blk-5-timed.jsonl", timed(out, {gap}))
 
 # 17 vectors (virtio-net: config + 8 rx/tx pairs): bring-up, affinity
 # changes of vectors 3 and 9, then unbind and bind again.
