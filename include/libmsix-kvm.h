@@ -100,9 +100,14 @@ struct libmsix_kvm_vm_config {
  * @cfg: copied. @out: receives the object.
  * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags or a
  * negative @vm_fd; -ENOTSUP when KVM lacks KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD
- * or KVM_CAP_SIGNAL_MSI; -ENOSPC when the table cannot hold the irqchip
- * routes; the -errno of KVM_CHECK_EXTENSION; -ENOMEM.
- * Context: any thread. Calls: KVM_CHECK_EXTENSION on @vm_fd.
+ * or KVM_CAP_SIGNAL_MSI; -ENXIO (logged) when the VM has no in-kernel
+ * irqchip (neither KVM_CREATE_IRQCHIP nor KVM_CAP_SPLIT_IRQCHIP; checked on
+ * x86, where KVM would otherwise refuse every later KVM_SIGNAL_MSI, route
+ * and irqfd with a bare -EINVAL); -ENOSPC when the table cannot hold the
+ * irqchip routes; the -errno of KVM_CHECK_EXTENSION; -ENOMEM.
+ * Context: any thread. Calls: KVM_CHECK_EXTENSION on @vm_fd, and on x86
+ * KVM_IRQ_LINE at level 0 on the table's last GSI (no route is there yet;
+ * level 0 injects nothing), whose -ENXIO means no in-kernel irqchip.
  */
 LIBMSIX_EXPORT int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
 					 struct libmsix_kvm_vm **out);

@@ -972,6 +972,30 @@ static void vm_free(struct libmsix_kvm_vm *vm)
 	free(vm);
 }
 
+/*
+ * Whether the VM has an in-kernel irqchip (full or split), without which
+ * KVM_SIGNAL_MSI, KVM_IRQFD and KVM_SET_GSI_ROUTING all fail with a bare
+ * -EINVAL: every notify would fail, and nothing would say why. On x86,
+ * KVM_IRQ_LINE checks exactly that first (-ENXIO without one). Probed at
+ * level 0 on the table's last GSI, @top: at creation nothing routes it,
+ * and level 0 never injects (an MSI route fires only at level 1). Other
+ * answers, e.g. from a VMM's ioctl filter, are not taken as a no.
+ */
+static bool irqchip_missing(struct libmsix_kvm_vm *vm, uint32_t top)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	struct kvm_irq_level l;
+
+	memset(&l, 0, sizeof(l));
+	l.irq = top;
+	return vm_ioctl(vm, KVM_IRQ_LINE, &l) == -ENXIO;
+#else
+	(void)vm;
+	(void)top;
+	return false;
+#endif
+}
+
 int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
 			  struct libmsix_kvm_vm **out)
 {
@@ -996,6 +1020,16 @@ int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
 			     (void *)(long)KVM_CAP_SIGNAL_MSI);
 	if (r <= 0) {
 		r = r < 0 ? r : -ENOTSUP;
+		goto fail;
+	}
+	if (irqchip_missing(vm, (uint32_t)cap - 1)) {
+		vm_log(vm, LOG_ERR,
+		       "libmsix-kvm: the VM has no in-kernel irqchip (KVM_IRQ_LINE: %s): "
+		       "create one (KVM_CREATE_IRQCHIP, or KVM_CAP_SPLIT_IRQCHIP) "
+		       "before libmsix_kvm_vm_create(); without it KVM refuses every "
+		       "MSI, route and irqfd",
+		       strerror(ENXIO));
+		r = -ENXIO;
 		goto fail;
 	}
 	vm->cap = (uint32_t)cap;

@@ -12,11 +12,14 @@
  * The real kernel is tested in the guest (tests/guest/kvm_*.c).
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "fakes/fake_kvm.h"
@@ -181,6 +184,81 @@ START_TEST(test_vm_create_rejects_bad_config)
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EIO);
 	ck_assert_ptr_null(vm);
 	free(f);
+}
+END_TEST
+
+static char vm_logged[512];
+
+static void vm_log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	snprintf(vm_logged, sizeof(vm_logged), "%s", msg);
+}
+
+/* libmsix_kvm_vm_create() on @fd, logging to vm_logged. */
+static int vm_create_logged(int fd, void *ioctl_opaque,
+			    struct libmsix_kvm_vm **vm)
+{
+	struct libmsix_kvm_vm_config c = {
+		.size = sizeof(c), .vm_fd = fd,
+		.ioctl = ioctl_opaque ? fake_kvm_ioctl : NULL,
+		.ioctl_opaque = ioctl_opaque, .log = vm_log_cb,
+	};
+
+	vm_logged[0] = 0;
+	*vm = NULL;
+	return libmsix_kvm_vm_create(&c, vm);
+}
+
+/*
+ * A VM without an in-kernel irqchip answers every KVM_SIGNAL_MSI, route
+ * upload and irqfd with a bare -EINVAL: refuse it at creation, and say
+ * why. x86 only: the probe is KVM_IRQ_LINE's -ENXIO.
+ */
+START_TEST(test_vm_without_irqchip_fails_early)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	struct fake_kvm *f = fake_kvm_new(4096);
+	struct libmsix_kvm_vm *vm;
+
+	f->no_irqchip = true;
+	ck_assert_int_eq(vm_create_logged(FAKE_KVM_FD, f, &vm), -ENXIO);
+	ck_assert_ptr_null(vm);
+	ck_assert_msg(strstr(vm_logged, "no in-kernel irqchip") &&
+			      strstr(vm_logged, "KVM_CREATE_IRQCHIP") &&
+			      strstr(vm_logged, strerror(ENXIO)),
+		      "log: %s", vm_logged);
+	f->no_irqchip = false;
+	ck_assert_int_eq(vm_create_logged(FAKE_KVM_FD, f, &vm), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
+	free(f);
+#endif
+}
+END_TEST
+
+/* The same on this host's /dev/kvm, where there is one. */
+START_TEST(test_vm_without_irqchip_real_kvm)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vmfd;
+	struct libmsix_kvm_vm *vm;
+
+	if (kvm < 0) {
+		fprintf(stderr, "no /dev/kvm (%s): real-KVM check not run\n",
+			strerror(errno));
+		return;
+	}
+	vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
+	ck_assert_int_ge(vmfd, 0);
+	ck_assert_int_eq(vm_create_logged(vmfd, NULL, &vm), -ENXIO);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "no in-kernel irqchip"));
+	ck_assert_int_eq(ioctl(vmfd, KVM_CREATE_IRQCHIP, 0), 0);
+	ck_assert_int_eq(vm_create_logged(vmfd, NULL, &vm), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
+	close(vmfd);
+	close(kvm);
+#endif
 }
 END_TEST
 
@@ -1346,6 +1424,8 @@ static Suite *kvm_suite(void)
 
 	tcase_add_test(tc, test_vm_create_reads_capacity);
 	tcase_add_test(tc, test_vm_create_rejects_bad_config);
+	tcase_add_test(tc, test_vm_without_irqchip_fails_early);
+	tcase_add_test(tc, test_vm_without_irqchip_real_kvm);
 	tcase_add_test(tc, test_vm_max_routes_limits_capacity);
 	tcase_add_test(tc, test_vm_routes_of_vmm_kept_in_every_upload);
 	tcase_add_test(tc, test_create_budget_zero_rejected);

@@ -116,10 +116,14 @@ static int fake_kvm_ioctl_locked(struct fake_kvm *f, int fd,
 			return 1;
 		}
 	case KVM_SET_GSI_ROUTING:
-		return fake_kvm_set_routing(f, arg);
+		return f->no_irqchip ? -EINVAL : fake_kvm_set_routing(f, arg);
 	case KVM_IRQFD:
-		return fake_kvm_irqfd(f, arg);
+		return f->no_irqchip ? -EINVAL : fake_kvm_irqfd(f, arg);
+	case KVM_IRQ_LINE:
+		return f->no_irqchip ? -ENXIO : 0;
 	case KVM_SIGNAL_MSI:
+		if (f->no_irqchip)
+			return -EINVAL;
 		f->signals++;
 		f->last_msi = *(struct kvm_msi *)arg;
 		fake_kvm_trace(f, 'S');

@@ -37,6 +37,9 @@ struct fake_kvm {
 	pthread_mutex_t mu; /* held by every ioctl and fire */
 	uint32_t cap;
 	bool no_signal_msi;
+	/* A VM without KVM_CREATE_IRQCHIP: KVM_IRQ_LINE is -ENXIO, MSIs,
+	 * routes and irqfds -EINVAL. */
+	bool no_irqchip;
 	int signal_msi_ret;
 	struct kvm_irq_routing_entry table[4096];
 	uint32_t nr;
