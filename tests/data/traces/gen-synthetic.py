@@ -47,7 +47,7 @@ def ctrl(out, v, masked):
          off=TABLE_OFF + 16 * v + 12, size=4, val=1 if masked else 0)
 
 
-def bring_up(out, n):
+def bring_up(out, n, uses=True):
     qs = n - 1
     line(out, type="config", dev=0, op="read", off=CAP + 2, size=2, val=qs)
     line(out, type="config", dev=0, op="write", off=CAP + 2, size=2,
@@ -65,10 +65,12 @@ def bring_up(out, n):
     # config vector: request_irq, then the config vector register
     write_entry(out, 0, 1)
     ctrl(out, 0, False)
-    line(out, type="use", dev=0, vector=0, ret=0)
+    if uses:
+        line(out, type="use", dev=0, vector=0, ret=0)
     # each queue: the queue vector register, then request_irq
     for v in range(1, n):
-        line(out, type="use", dev=0, vector=v, ret=0)
+        if uses:
+            line(out, type="use", dev=0, vector=v, ret=0)
         write_entry(out, v, 1)
         ctrl(out, v, False)
 
@@ -81,12 +83,14 @@ def affinity(out, v, gen, notify_while_masked):
     ctrl(out, v, False)
 
 
-def unbind(out, n):
+def unbind(out, n, uses=True):
     for v in range(1, n):
         ctrl(out, v, True)
-        line(out, type="unuse", dev=0, vector=v)
+        if uses:
+            line(out, type="unuse", dev=0, vector=v)
     ctrl(out, 0, True)
-    line(out, type="unuse", dev=0, vector=0)
+    if uses:
+        line(out, type="unuse", dev=0, vector=0)
     for v in range(n):
         ctrl(out, v, True)
     line(out, type="config", dev=0, op="write", off=CAP + 2, size=2,
@@ -143,3 +147,15 @@ affinity(out, 9, 2, True)
 unbind(out, 17)
 bring_up(out, 17)
 write("linux-virtio-net-17.jsonl", out)
+
+# 17 vectors of an assigned device (an NVMe controller: admin + 16 I/O
+# queues): no use lines, so every vector counts as used from the start.
+# Bring-up, an affinity change of vector 3 with an interrupt while masked,
+# unbind and bind.
+out = []
+header(out, "nvme", 17)
+bring_up(out, 17, uses=False)
+affinity(out, 3, 2, True)
+unbind(out, 17, uses=False)
+bring_up(out, 17, uses=False)
+write("linux-assigned-nvme-17.jsonl", out)
