@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Device lifetime: geometry validation (R2-R12), reset (R30, R31), the
- * per-device lock, the rate-limited log, and introspection.
+ * per-device lock, and introspection.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,60 +13,6 @@
 #include <linux/pci_regs.h>
 
 #include "internal.h"
-
-/*
- * A guest can cause every kind but LK_OTHER, so each kind passes its first
- * four messages and then only the 2^k-th: a million bad accesses log about
- * twenty lines (XSA-130 filled a disk with guest-triggered lines).
- */
-static bool log_allowed(struct libmsix_dev *dev, enum log_kind kind)
-{
-	uint64_t n = ++dev->log_count[kind];
-
-	return kind == LK_OTHER || n <= 4 || (n & (n - 1)) == 0;
-}
-
-static void log_to(const struct libmsix_config *cfg, int level,
-		   const char *fmt, va_list ap)
-{
-	char buf[256];
-	int max = cfg->log_level ? cfg->log_level : LOG_WARNING;
-
-	if (!cfg->log || level > max)
-		return;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	cfg->log(cfg->opaque, level, buf);
-}
-
-void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
-	     const char *fmt, ...)
-{
-	va_list ap;
-	char buf[224];
-	uint64_t n;
-
-	if (!dev->cfg.log || !log_allowed(dev, kind))
-		return;
-	n = dev->log_count[kind];
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 4)
-		lmx_cfg_log(&dev->cfg, level, "%s (%llu times so far)", buf,
-			(unsigned long long)n);
-	else
-		lmx_cfg_log(&dev->cfg, level, "%s", buf);
-}
-
-void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
-	     ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_to(cfg, level, fmt, ap);
-	va_end(ap);
-}
 
 /* One rule per check; the log names the rule that failed. */
 #define REJECT(cfg, ...)                                   \

@@ -145,17 +145,14 @@ static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
 	LIBMSIX_PRINTF(3, 4);
 static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
 {
-	int max = vm->cfg.log_level ? vm->cfg.log_level : LOG_WARNING;
-	uint64_t n = ++vm->log_count;
-	char buf[256];
 	va_list ap;
 
-	if (!vm->cfg.log || level > max || (n > 4 && (n & (n - 1))))
+	if (!lmx_log_due(&vm->log_count))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	lmx_vlog(vm->cfg.log, vm->cfg.opaque, vm->cfg.log_level, level, "",
+		 fmt, ap);
 	va_end(ap);
-	vm->cfg.log(vm->cfg.opaque, level, buf);
 }
 
 static struct libmsix_kvm *to_kvm(struct libmsix_backend *be)

@@ -98,15 +98,14 @@ static inline void cnt_inc(_Atomic uint64_t *c)
 }
 
 /*
- * Logging. Every log callback of the public API has this type; @max is
- * the config's log_level (0: LOG_WARNING). lmx_vlog() formats "@prefix
+ * Logging (lib/log.c). Every log callback of the public API is a
+ * libmsix_log_fn; @max is the config's log_level (0: LOG_WARNING). lmx_vlog() formats "@prefix
  * message" and calls @fn when @fn is set and @level <= @max; messages
  * longer than LMX_LOG_MAX - 1 bytes are cut.
  */
 #define LMX_LOG_MAX 320
-typedef void (*lmx_log_fn)(void *opaque, int level, const char *msg);
 
-void lmx_vlog(lmx_log_fn fn, void *opaque, int max, int level,
+void lmx_vlog(libmsix_log_fn fn, void *opaque, int max, int level,
 	      const char *prefix, const char *fmt, va_list ap);
 
 /*

@@ -60,7 +60,7 @@ struct libmsix_vfio {
 	struct libmsix_backend be;
 	pthread_mutex_t lock;
 	struct libmsix_vfio_opts opts;
-	char name[64];
+	char log_prefix[96];	/* "libmsix-vfio <address>: " */
 
 	int container_fd, group_fd, device_fd;
 	bool own_device;
@@ -102,22 +102,6 @@ static struct libmsix_vfio *to_vfio(struct libmsix_backend *be)
 /* Logging                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void vlog_opts(const struct libmsix_vfio_opts *o, const char *name,
-		      int level, const char *fmt, va_list ap)
-{
-	char buf[320];
-	int max = o->log_level ? o->log_level : LOG_WARNING;
-	int n;
-
-	if (!o->log || level > max)
-		return;
-	n = snprintf(buf, sizeof(buf), "libmsix-vfio %s: ", name);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		n = 0;
-	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	o->log(o->opaque, level, buf);
-}
-
 static void vlog(struct libmsix_vfio *vf, int level, const char *fmt, ...)
 	LIBMSIX_PRINTF(3, 4);
 static void vlog(struct libmsix_vfio *vf, int level, const char *fmt, ...)
@@ -125,7 +109,8 @@ static void vlog(struct libmsix_vfio *vf, int level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_opts(&vf->opts, vf->name, level, fmt, ap);
+	lmx_vlog(vf->opts.log, vf->opts.opaque, vf->opts.log_level, level,
+		 vf->log_prefix, fmt, ap);
 	va_end(ap);
 }
 
@@ -135,9 +120,7 @@ static void vlog(struct libmsix_vfio *vf, int level, const char *fmt, ...)
  */
 static bool err_log_allowed(struct libmsix_vfio *vf)
 {
-	uint64_t n = ++vf->err_logs;
-
-	return n <= 4 || (n & (n - 1)) == 0;
+	return lmx_log_due(&vf->err_logs);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -819,7 +802,8 @@ static struct libmsix_vfio *vf_new(const struct libmsix_vfio_opts *opts,
 		return NULL;
 	vf->opts = *opts;
 	vf->opts.size = sizeof(vf->opts);
-	snprintf(vf->name, sizeof(vf->name), "%s", name);
+	snprintf(vf->log_prefix, sizeof(vf->log_prefix), "libmsix-vfio %.63s: ",
+		 name);
 	vf->container_fd = vf->group_fd = vf->device_fd = -1;
 	pthread_mutex_init(&vf->lock, NULL);
 	return vf;
