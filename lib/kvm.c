@@ -594,32 +594,16 @@ static int signal_msi(struct libmsix_kvm *k, const struct libmsix_msg *msg)
 
 /*
  * A live vector that waited for the batch gets its irqfd; its route is in
- * KVM. The VMM served its eventfd until now. What the eventfd holds was
- * raised while the vector was live: it is read here and delivered with the
- * route's message, which is what KVM would inject. A count written between
- * that read and the assign is injected by KVM at the assign, which leaves
- * it readable (tests/guest/kvm_facts.c); once assigned, every later write
- * is consumed by the irqfd's wakeup. So what is readable after the assign
- * was injected: read and dropped, or a later mask would find it and the
- * engine replay it a second time. The VMM reads the eventfd only under the
- * VM lock and never once the irqfd is assigned (libmsix_kvm_consume()).
- * VM lock held. Return: 0, or the -errno of KVM_IRQFD (the vector still
- * waits; what was read is delivered).
+ * KVM. The VMM served its eventfd until now, reading it under the VM lock
+ * (libmsix_kvm_consume()), so what it read it delivers. What still sits in
+ * the eventfd is injected by KVM at the assign, once, and stays readable
+ * (tests/guest/kvm_facts.c); every later write is consumed by the irqfd's
+ * wakeup. Such a stale count is dropped before any deassign (step 1 of a
+ * commit), so no later poll replays it. VM lock held.
  */
 static int go_direct(struct libmsix_kvm *k, struct kvec *x)
 {
-	uint64_t one = 1;
-	int r;
-
-	if (lmx_eventfd_drain(x->efd) > 0 && signal_msi(k, &x->msg) < 0 &&
-	    write(x->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-		vm_log(k->vm, LOG_ERR,
-		       "libmsix-kvm: an interrupt of GSI %d was lost in the "
-		       "switch to its irqfd", x->gsi);
-	r = irqfd(k, x->efd, x->gsi, true);
-	if (!r)
-		lmx_eventfd_drain(x->efd);
-	return r;
+	return irqfd(k, x->efd, x->gsi, true);
 }
 
 /* The deferred batch is due: a bound is reached. VM lock held. */
@@ -724,13 +708,17 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 	}
 
 	/* 1. Deassign before any route can disappear, and where the vector
-	 * will wait for the batch instead. */
+	 * will wait for the batch instead. While the irqfd is assigned, every
+	 * write is consumed by its wakeup: a count readable now is one an
+	 * assign injected and left behind (go_direct()). Drop it, or the
+	 * next poll would make it a pending bit and replay it. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 
 		if (!assigned(x->fl) ||
 		    (same_irqfd(x) && !(x->done & DONE_DEFER)))
 			continue;
+		lmx_eventfd_drain(x->efd);
 		err = irqfd(k, x->efd, x->gsi, false);
 		if (err)
 			goto fail;
@@ -751,7 +739,8 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 	 * the vector was masked is read first and handed to poll(), so the
 	 * engine replays it exactly once (assign would inject it and leave the
 	 * eventfd readable: a stale pending bit for the next poll). A vector
-	 * that goes live waiting for the batch is drained the same way. */
+	 * that goes live waiting for the batch is not drained: the VMM reads
+	 * its eventfd from now on and delivers what it finds, once. */
 	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 		bool was_live = (x->fl & KV_IRQFD) && x->efd == x->st_efd;
@@ -767,12 +756,12 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 			x->done |= DONE_ASSIGN;
 			continue;
 		}
+		if (x->done & DONE_DEFER)
+			continue;
 		if (!was_live && lmx_eventfd_drain(x->st_efd) > 0) {
 			atomic_store(&x->caught, true);
 			cnt_inc(&k->cnt.caught);
 		}
-		if (x->done & DONE_DEFER)
-			continue;
 		err = irqfd(k, x->st_efd, x->st_gsi, true);
 		if (err)
 			goto fail;
@@ -904,8 +893,9 @@ static int kvm_poll(struct libmsix_backend *be, uint32_t v)
 	if (atomic_exchange(&x->caught, false))
 		return 1;
 	pthread_mutex_lock(&k->vm->lock);
-	/* An assigned irqfd: KVM consumes the eventfd. */
-	if ((x->fl & KV_HOST) && x->efd >= 0 && !assigned(x->fl))
+	/* An assigned irqfd: KVM consumes the eventfd; a vector waiting for
+	 * the batch is live, and the VMM reads its eventfd. */
+	if ((x->fl & KV_HOST) && x->efd >= 0 && !(x->fl & KV_IRQFD))
 		r = lmx_eventfd_drain(x->efd);
 	pthread_mutex_unlock(&k->vm->lock);
 	if (r > 0)
