@@ -43,6 +43,8 @@ static int fake_kvm_set_routing(struct fake_kvm *f, struct kvm_irq_routing *t)
 	memcpy(f->table, t->entries, t->nr * sizeof(t->entries[0]));
 	f->nr = t->nr;
 	f->uploads++;
+	for (uint32_t i = 0; i < t->nr; i++)
+		f->msi_entries += t->entries[i].type == KVM_IRQ_ROUTING_MSI;
 	fake_kvm_trace(f, 'U');
 	for (uint32_t i = 0; i < f->nr_irqfds; i++)
 		if (!fake_kvm_route(f, f->irqfds[i].gsi))

@@ -47,6 +47,7 @@ struct fake_kvm {
 	uint32_t nr_irqfds;
 	/* What happened. */
 	unsigned uploads, assigns, deassigns, signals, injected;
+	unsigned long msi_entries; /* MSI entries in all uploads together */
 	unsigned violations;
 	char trace[4096]; /* "U" upload, "A" assign, "D" deassign, "S" signal */
 	size_t trace_len;
