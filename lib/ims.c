@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include <bsd/bitstring.h>
+
+#include "util.h"
 #include "pool.h"
 #include "libmsix-ims.h"
 

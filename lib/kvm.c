@@ -45,7 +45,7 @@
 #include <bsd/bitstring.h>
 
 #include "libmsix-kvm.h"
-#include "internal.h"
+#include "util.h"
 #include "pool.h"
 #include "kvm-internal.h"
 

@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "util.h"
 #include "kvm-internal.h"
 #include "libmsix-kvm.h"
 #include "libmsix-vfio.h"

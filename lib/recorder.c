@@ -9,7 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "util.h"
+
+/* What the recorder expects a vector to hold, staged and committed: the
+ * public names of the host state (struct libmsix_vector_info.host). */
+#define H_ALLOC LIBMSIX_HOST_ALLOCATED
+#define H_ROUTED LIBMSIX_HOST_ROUTED
+#define H_UNMASKED LIBMSIX_HOST_UNMASKED
 
 struct libmsix_recorder {
 	struct libmsix_backend be;

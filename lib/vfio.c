@@ -37,7 +37,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "util.h"
 #include "libmsix-vfio.h"
 
 struct vvec {

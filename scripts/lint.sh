@@ -3,7 +3,9 @@
 #
 # scripts/lint.sh - static analysis that fails on any finding:
 #   cppcheck over lib/ (the library: what every VMM links),
-#   and shellcheck over every shell script in git (*.sh and .ci/run).
+#   and shellcheck over every shell script in git (*.sh and .ci/run);
+#   and that only the core (device, engine, model, snapshot, log) includes
+#   lib/internal.h.
 # A finding is fixed, or suppressed where it stands with a comment saying
 # why it is wrong there (cppcheck: "// cppcheck-suppress <id>" on the line
 # before; shellcheck: "# shellcheck disable=SCxxxx" on the line before).
@@ -32,6 +34,15 @@ cppcheck --std=c11 --language=c --quiet --inline-suppr --error-exitcode=1 \
 	-D__linux__ -I include -I lib \
 	--template='{file}:{line}: {severity}: {message} [{id}]' \
 	lib/ || rc=1
+
+# The backends know the library only through the public backend interface
+# (libmsix.h) and lib/util.h; lib/internal.h is the core's private state.
+core='lib/(device|engine|model|snapshot|log)\.c'
+mapfile -t leaks < <(grep -l '^#include "internal.h"' lib/*.c | grep -Ev "^$core\$" || true)
+if ((${#leaks[@]} > 0)); then
+	echo "lint: backends must not include lib/internal.h: ${leaks[*]}"
+	rc=1
+fi
 
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
 echo "lint: shellcheck $(shellcheck --version | sed -n 's/^version: //p') on ${#scripts[@]} scripts"
