@@ -439,11 +439,13 @@ LIBMSIX_EXPORT int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir,
  * Context: vCPU threads; takes the device lock. Calls back: backend ops,
  * @fault. One exception, for emulated devices: on a backend with
  * live resize (no LIBMSIX_BE_NORESIZE) and no route, unroute, mask, unmask
- * or poll op, a
- * DWORD write of Vector Control that masks or unmasks a live vector (or
- * one it masked so) changes nothing the engine holds, so it takes no lock,
- * and calls back only deliver, as libmsix_notify() does, when an unmask
- * finds the pending bit set (R35).
+ * or poll op, a DWORD write of Vector Control that masks or unmasks a live
+ * vector (or one it masked so) changes nothing the engine holds, so it
+ * takes no lock, and calls back only deliver, as libmsix_notify() does,
+ * when an unmask finds the pending bit set (R35). Not while a transaction
+ * is open (libmsix_begin()): then the write takes the engine's path like
+ * any other, waits for the lock on other threads, and a vector it unmasks
+ * latches its interrupts until the commit.
  */
 LIBMSIX_EXPORT int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir,
 				      uint64_t offset, uint32_t size,

@@ -687,10 +687,6 @@ static bool own_transaction(struct libmsix_dev *dev)
 		       lmx_thread_id();
 }
 
-bool lmx_transaction_open(struct libmsix_dev *dev)
-{
-	return atomic_load_explicit(&dev->vmm_depth, memory_order_acquire);
-}
 
 int libmsix_commit(struct libmsix_dev *dev)
 {

@@ -167,7 +167,16 @@ void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked);
 void lmx_engine_touch_all(struct libmsix_dev *dev);
 int lmx_engine_flush(struct libmsix_dev *dev);
 void lmx_engine_enable(struct libmsix_dev *dev);
-bool lmx_transaction_open(struct libmsix_dev *dev); /* any thread, no lock */
+
+/*
+ * A libmsix_begin() is open, on some thread; any thread, no lock. Exact
+ * for the thread that made it; for any other thread a racing answer is
+ * as if its call came just before the begin or just after the commit.
+ */
+static inline bool lmx_transaction_open(struct libmsix_dev *dev)
+{
+	return atomic_load_explicit(&dev->vmm_depth, memory_order_relaxed);
+}
 
 /* A token unique to the calling thread while it lives. */
 static inline uintptr_t lmx_thread_id(void)

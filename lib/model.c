@@ -503,6 +503,13 @@ static bool vector_control_quick(struct libmsix_dev *dev, uint32_t v,
 	bool mask = val & PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	uint32_t s = state_load(e), n;
 
+	/*
+	 * Inside a transaction (libmsix_begin()), a vector that goes live
+	 * latches its interrupts until the commit: that is the engine's path,
+	 * which stages the unmask and waits for the lock the transaction holds.
+	 */
+	if (lmx_transaction_open(dev))
+		return false;
 	do {
 		if (!(s & V_SETTLED))
 			return false;

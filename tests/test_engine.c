@@ -442,6 +442,54 @@ START_TEST(test_settled_vector_masks_without_the_engine)
 }
 END_TEST
 
+/*
+ * The lock-free Vector Control write respects transactions: a vector
+ * unmasked inside libmsix_begin()/libmsix_commit() latches its interrupts
+ * until the commit and delivers them then, once, on a backend whose masks
+ * otherwise take no lock. A mask inside a transaction still takes effect
+ * at once.
+ */
+START_TEST(test_lock_free_unmask_waits_for_the_commit)
+{
+	struct libmsix_config cfg = test_config(4);
+	struct tdev t = tdev_new_cfg(&cfg, LIBMSIX_RECORDER_DELIVER_ONLY,
+				     0);
+
+	linux_bringup(&t);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0); /* lock-free */
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	libmsix_recorder_clear(t.rec);
+
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_uint_eq(deliveries(&t), 0);
+	ck_assert(pba_bit(&t, 2));
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	ck_assert_uint_eq(deliveries(&t), 0);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 2), 1);
+	ck_assert(!pba_bit(&t, 2));
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_DELIVERED);
+
+	/* Live before the transaction: a mask inside it blocks at once. */
+	ck_assert_int_eq(libmsix_begin(t.dev), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_DELIVERED);
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 2), LIBMSIX_LATCHED);
+	ck_assert_int_eq(libmsix_commit(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 2), 3);
+	/* And outside one, masking is lock-free again (no backend op). */
+	libmsix_recorder_clear(t.rec);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 2), 1);
+	ck_assert_int_eq(set_vmask(&t, 2, true), 0);
+	ck_assert_int_eq(set_vmask(&t, 2, false), 0);
+	ck_assert_uint_eq(libmsix_recorder_count(t.rec), 1);
+	tdev_free(&t);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -462,6 +510,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_transaction_batches_restore);
 	tcase_add_test(tc, test_disable_releases_everything);
 	tcase_add_test(tc, test_settled_vector_masks_without_the_engine);
+	tcase_add_test(tc, test_lock_free_unmask_waits_for_the_commit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1048,6 +1048,10 @@ struct focus {
 	_Atomic bool stop;
 	_Atomic uint64_t good, bad, bad_addr;
 	_Atomic uint32_t bad_data;
+	/* While in_tx: a delivery of tx_data is one before its commit. */
+	_Atomic bool in_tx;
+	_Atomic uint32_t tx_data;
+	_Atomic uint64_t tx_early;
 };
 
 static int focus_deliver(struct libmsix_backend *be, uint32_t v,
@@ -1056,6 +1060,8 @@ static int focus_deliver(struct libmsix_backend *be, uint32_t v,
 	struct focus *f =
 		(struct focus *)(void *)((char *)be - offsetof(struct focus, be));
 
+	if (atomic_load(&f->in_tx) && msg->data == atomic_load(&f->tx_data))
+		atomic_fetch_add(&f->tx_early, 1);
 	if (msg_known(v, msg)) {
 		atomic_fetch_add(&f->good, 1);
 	} else if (atomic_fetch_add(&f->bad, 1) == 0) {
@@ -1304,6 +1310,52 @@ START_TEST(test_threads_lock_free_mask_rewrite_never_tears)
 }
 END_TEST
 
+/*
+ * A vector unmasked inside libmsix_begin()/libmsix_commit() goes live at
+ * the commit, also where masks take no lock: a device thread notifying it
+ * flat out never gets it delivered with the message it was given while
+ * masked before the commit (a notify that read the old message before the
+ * mask may still land late: that one was live). Each cycle: lock-free
+ * mask, new Message Data, begin, unmask, commit.
+ */
+START_TEST(test_threads_lock_free_unmask_waits_for_commit)
+{
+	struct focus f;
+	pthread_t th[1];
+	double end;
+	uint32_t k = 1;
+
+	focus_start_flags(&f, 1, 1, 0, th);
+	vector1_live(&f);
+	end = now() + focus_seconds();
+	while (now() < end) {
+		for (int i = 0; i < 64; i++, k++) {
+			uint32_t data = msg_data(1, k % NMSG);
+
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 28, 4, 1),
+					 0);
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 24, 4,
+							    data),
+					 0);
+			ck_assert_int_eq(libmsix_begin(f.dev), 0);
+			atomic_store(&f.tx_data, data);
+			atomic_store(&f.in_tx, true);
+			ck_assert_int_eq(libmsix_mmio_write(f.dev, 0, 28, 4, 0),
+					 0);
+			/* Give the notifier the window the bug needs. */
+			for (int j = 0; j < 200; j++)
+				atomic_signal_fence(memory_order_seq_cst);
+			atomic_store(&f.in_tx, false);
+			ck_assert_int_eq(libmsix_commit(f.dev), 0);
+		}
+	}
+	ck_assert_msg(atomic_load(&f.tx_early) == 0,
+		      "%llu deliveries between an unmask and its commit in %u cycles",
+		      (unsigned long long)atomic_load(&f.tx_early), k);
+	focus_stop(&f, th);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Regressions the stress test found in the engine's failure paths           */
 /* ------------------------------------------------------------------------ */
@@ -1382,6 +1434,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc,
 		       test_threads_lock_free_unmask_leaves_no_pending_behind);
 	tcase_add_test(tc, test_threads_lock_free_mask_rewrite_never_tears);
+	tcase_add_test(tc, test_threads_lock_free_unmask_waits_for_commit);
 	suite_add_tcase(s, tc);
 	tcase_add_test(reg, test_disruptive_replay_latches_masked_vector);
 	tcase_add_test(reg, test_noresize_release_masks_whole_prefix);
