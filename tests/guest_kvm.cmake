@@ -6,6 +6,9 @@
 if(LIBMSIX_SANITIZE)
   return() # the sanitizer runtimes do not link statically
 endif()
+if(NOT LIBMSIX_GUEST_TESTS)
+  return() # not even the programs: see LIBMSIX_GUEST_TESTS
+endif()
 find_program(LIBMSIX_BASH bash REQUIRED)
 
 set(LIBMSIX_GUEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/guest)

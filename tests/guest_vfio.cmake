@@ -17,6 +17,9 @@
 if(LIBMSIX_SANITIZE)
   return() # the sanitizer runtimes do not link statically
 endif()
+if(NOT LIBMSIX_GUEST_TESTS)
+  return() # not even the programs: see LIBMSIX_GUEST_TESTS
+endif()
 if(NOT LIBMSIX_EXAMPLES)
   return() # the demo and probe are part of these runs
 endif()
