@@ -375,13 +375,10 @@ static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 static void unblock(struct libmsix_dev *dev, uint32_t v)
 {
 	struct vec *e = &dev->vec[v];
-	const struct libmsix_backend_ops *ops = dev->be->ops;
 	uint32_t old;
 
-	if (be_has_poll(dev) && !(state_load(e) & V_PENDING) &&
-	    ops->poll(dev->be, v) > 0)
-		atomic_fetch_or_explicit(&e->state, V_PENDING,
-					 memory_order_acq_rel);
+	if (be_has_poll(dev))
+		lmx_poll_into_pba(dev, v);
 	/*
 	 * Going live also advances the message's sequence count by a whole
 	 * section (model.c, msg_guarded()): a notify that read the message

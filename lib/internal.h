@@ -278,4 +278,20 @@ static inline bool be_has_poll(const struct libmsix_dev *dev)
 	return LMX_OP(dev->be->ops, struct libmsix_backend_ops, poll) != NULL;
 }
 
+/*
+ * Ask the backend whether the host caught an interrupt for vector @v while
+ * libmsix was not delivering it (e.g. on a VFIO mask eventfd), and latch it
+ * as the pending bit: the PBA stays exact when interrupts bypass libmsix.
+ * The lock held; be_has_poll(dev) checked by the caller, which also decides
+ * which vectors may hold one (blocked ones, or one going live).
+ */
+static inline void lmx_poll_into_pba(struct libmsix_dev *dev, uint32_t v)
+{
+	struct vec *e = &dev->vec[v];
+
+	if (!(state_load(e) & V_PENDING) && dev->be->ops->poll(dev->be, v) > 0)
+		atomic_fetch_or_explicit(&e->state, V_PENDING,
+					 memory_order_acq_rel);
+}
+
 #endif /* LIBMSIX_INTERNAL_H */

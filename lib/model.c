@@ -372,13 +372,10 @@ static void pba_poll(struct libmsix_dev *dev, uint32_t first, uint32_t last)
 		return;
 	lmx_dev_lock(dev);
 	for (uint32_t v = first; v <= last && v < dev->n; v++) {
-		struct vec *e = &dev->vec[v];
-		uint32_t s = state_load(e);
+		uint32_t s = state_load(&dev->vec[v]);
 
-		if ((s & V_BLOCKED) && !(s & (V_PENDING | V_DROP)) &&
-		    dev->be->ops->poll(dev->be, v) > 0)
-			atomic_fetch_or_explicit(&e->state, V_PENDING,
-						 memory_order_acq_rel);
+		if ((s & V_BLOCKED) && !(s & V_DROP))
+			lmx_poll_into_pba(dev, v);
 	}
 	lmx_dev_unlock(dev);
 }

@@ -91,10 +91,8 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 		struct vec *e = &dev->vec[v];
 		uint32_t s = state_load(e);
 
-		if (be_has_poll(dev) && (s & V_BLOCKED) &&
-		    !(s & (V_PENDING | V_DROP)) &&
-		    dev->be->ops->poll(dev->be, v) > 0)
-			atomic_fetch_or(&e->state, V_PENDING);
+		if (be_has_poll(dev) && (s & V_BLOCKED) && !(s & V_DROP))
+			lmx_poll_into_pba(dev, v);
 		if (state_load(e) & V_PENDING)
 			pba[v / 64] |= 1ull << (v % 64);
 	}
