@@ -649,10 +649,22 @@ int lmx_engine_flush(struct libmsix_dev *dev)
 }
 
 
-/* Called on the MSI-X Enable 0 -> 1 edge: choose the policy for this enable. */
-void lmx_engine_enable(struct libmsix_dev *dev)
+/*
+ * The guest's MSI-X Enable becomes @on (a Message Control write, or a
+ * snapshot restored). On the 0 -> 1 edge: choose the policy for this
+ * enable, and tell the VMM to turn INTx off (MSI-X and INTx are exclusive:
+ * R13, §6.1.4.3).
+ */
+void lmx_engine_set_enable(struct libmsix_dev *dev, bool on)
 {
+	bool edge = on && !dev->enable;
+
+	dev->enable = on;
+	if (!edge)
+		return;
 	dev->policy = resolve_policy(dev);
+	if (dev->cfg.intx)
+		dev->cfg.intx(dev->cfg.opaque);
 }
 
 int libmsix_begin(struct libmsix_dev *dev)

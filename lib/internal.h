@@ -166,7 +166,7 @@ void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);
 void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked);
 void lmx_engine_touch_all(struct libmsix_dev *dev);
 int lmx_engine_flush(struct libmsix_dev *dev);
-void lmx_engine_enable(struct libmsix_dev *dev);
+void lmx_engine_set_enable(struct libmsix_dev *dev, bool on);
 
 /*
  * A libmsix_begin() is open, on some thread; any thread, no lock. Exact

@@ -247,16 +247,8 @@ int libmsix_config_write(struct libmsix_dev *dev, uint32_t offset,
 	lmx_dev_lock(dev);
 	lmx_engine_tx_begin(dev);
 	if (enable != dev->enable || fmask != dev->fmask) {
-		bool enabling = enable && !dev->enable;
-
-		dev->enable = enable;
 		dev->fmask = fmask;
-		if (enabling) {
-			lmx_engine_enable(dev);
-			/* MSI-X and INTx are exclusive (R13, §6.1.4.3). */
-			if (dev->cfg.intx)
-				dev->cfg.intx(dev->cfg.opaque);
-		}
+		lmx_engine_set_enable(dev, enable);
 		lmx_engine_touch_all(dev);
 	}
 	err = lmx_engine_tx_end(dev);

@@ -150,7 +150,6 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint32_t flags;
-	bool was_enabled;
 	int err;
 
 	if (!dev || !buf)
@@ -168,15 +167,9 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 
 	lmx_dev_lock(dev);
 	lmx_engine_tx_begin(dev);
-	was_enabled = dev->enable;
-	dev->enable = flags & SNAP_ENABLE;
 	dev->fmask = flags & SNAP_FMASK;
 	dev->bme = flags & SNAP_BME;
-	if (dev->enable && !was_enabled) {
-		lmx_engine_enable(dev);
-		if (dev->cfg.intx)
-			dev->cfg.intx(dev->cfg.opaque);
-	}
+	lmx_engine_set_enable(dev, flags & SNAP_ENABLE);
 	for (uint32_t v = 0; v < dev->n; v++) {
 		struct vec *e = &dev->vec[v];
 		uint32_t lo = get32(&p), hi = get32(&p), data = get32(&p);
