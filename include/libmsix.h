@@ -668,6 +668,10 @@ struct libmsix_stats {
 	uint64_t bad_accesses;		/**< ignored guest accesses */
 	uint64_t host_vectors;		/**< host vectors held now (not monotonic) */
 	uint64_t host_vectors_peak;	/**< most host vectors held at once */
+	/** range allocs refused with -ENOSPC (a pool shared with other
+	 *  devices ran short) after which asking one vector at a time got
+	 *  at least one: the transaction went on without the refused ones */
+	uint64_t alloc_splits;
 };
 
 /** libmsix_get_stats() - snapshot of the counters. Context: any thread.
@@ -756,6 +760,46 @@ libmsix_recorder_backend(struct libmsix_recorder *rec);
 LIBMSIX_EXPORT int libmsix_recorder_fail(struct libmsix_recorder *rec,
 					 enum libmsix_rec_kind kind,
 					 uint32_t k, int err);
+/** struct libmsix_rec_rule.vector: an op on any vector, commit and abort too. */
+#define LIBMSIX_REC_ANY_VECTOR UINT32_MAX
+
+/**
+ * struct libmsix_rec_rule - which recorded ops to fail, for
+ * libmsix_recorder_add_rule().
+ * @size:   sizeof(struct libmsix_rec_rule) as the caller compiled it.
+ * @kind:   the op kind; 0: any kind but deliver.
+ * @vector: an op on this vector (alloc and release: a range that holds
+ *          it; never commit or abort), or LIBMSIX_REC_ANY_VECTOR.
+ * @skip:   matching ops to let through before the first failure.
+ * @times:  matching ops to fail then; 0: every one from then on.
+ * @err:    what they return, a negative errno.
+ * "Fail vector 6's next alloc": { kind ALLOC, vector 6, times 1 }; "fail
+ * every alloc of vector 6": the same with times 0. An alloc refused so
+ * fails the whole range it was asked for, as a backend would.
+ */
+struct libmsix_rec_rule {
+	size_t size;
+	enum libmsix_rec_kind kind;
+	uint32_t vector;
+	uint32_t skip;
+	uint32_t times;
+	int err;
+};
+
+/**
+ * libmsix_recorder_add_rule() - add a failure rule; rules apply together
+ * (up to 16), and with libmsix_recorder_fail(). Every rule an op matches
+ * counts it; the op returns the @err of the first rule past its @skip. A
+ * rule that has failed @times ops goes.
+ * Return: 0; -EINVAL for NULL, a short @rule->size, an unknown @kind, a
+ * non-negative @err or a @vector >= 2048 other than
+ * LIBMSIX_REC_ANY_VECTOR; -ENOSPC with 16 rules already.
+ * Context: any thread.
+ */
+LIBMSIX_EXPORT int libmsix_recorder_add_rule(struct libmsix_recorder *rec,
+					     const struct libmsix_rec_rule *rule);
+/** libmsix_recorder_clear_rules() - drop every rule; NULL allowed. */
+LIBMSIX_EXPORT void libmsix_recorder_clear_rules(struct libmsix_recorder *rec);
 /** libmsix_recorder_count() - ops recorded so far. */
 LIBMSIX_EXPORT size_t libmsix_recorder_count(struct libmsix_recorder *rec);
 /** libmsix_recorder_op() - the @i-th op; NULL when out of range. The pointer

@@ -257,6 +257,7 @@ int libmsix_get_stats(struct libmsix_dev *dev, struct libmsix_stats *out)
 	out->be_errors = atomic_load(&c->be_errors);
 	out->faults = atomic_load(&c->faults);
 	out->bad_accesses = atomic_load(&c->bad_accesses);
+	out->alloc_splits = atomic_load(&c->alloc_splits);
 	lmx_dev_lock(dev);
 	out->host_vectors = dev->host_count;
 	out->host_vectors_peak = dev->host_peak;

@@ -203,6 +203,8 @@ static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
  */
 static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 {
+	bool got = false;
+
 	for (uint32_t x = start; x < end; x++) {
 		struct vec *e = &dev->vec[x];
 		int err = -ENOSPC;
@@ -215,7 +217,11 @@ static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 			e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
 		else if (err < 0)
 			return -ENOSPC;
+		else
+			got = true;
 	}
+	if (got) /* be_errors alone would not tell this from a failure */
+		cnt_inc_locked(&dev->cnt.alloc_splits);
 	return 0;
 }
 

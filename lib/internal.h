@@ -106,7 +106,7 @@ struct counters {
 	_Atomic uint64_t spurious_replays, disruptive_reenables;
 	_Atomic uint64_t be_alloc, be_release, be_route, be_unroute;
 	_Atomic uint64_t be_mask, be_unmask, be_commit, be_errors;
-	_Atomic uint64_t faults, bad_accesses;
+	_Atomic uint64_t faults, bad_accesses, alloc_splits;
 };
 
 struct libmsix_dev {

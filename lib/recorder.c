@@ -17,6 +17,15 @@
 #define H_ROUTED LIBMSIX_HOST_ROUTED
 #define H_UNMASKED LIBMSIX_HOST_UNMASKED
 
+/* A rule of libmsix_recorder_add_rule(); @left 0: fails for ever. */
+struct rec_rule {
+	enum libmsix_rec_kind kind;
+	uint32_t vector, skip, left;
+	int err;
+};
+
+#define REC_RULES 16
+
 struct libmsix_recorder {
 	struct libmsix_backend be;
 	pthread_mutex_t lock;
@@ -27,6 +36,8 @@ struct libmsix_recorder {
 	enum libmsix_rec_kind fail_kind;
 	uint32_t fail_k;
 	int fail_err;
+	struct rec_rule rules[REC_RULES];
+	uint32_t nr_rules;
 	uint32_t staged_count, committed_count;
 	uint8_t staged[LIBMSIX_MAX_VECTORS];
 	uint8_t committed[LIBMSIX_MAX_VECTORS];
@@ -36,6 +47,50 @@ struct libmsix_recorder {
 static struct libmsix_recorder *to_rec(struct libmsix_backend *be)
 {
 	return container_of(be, struct libmsix_recorder, be);
+}
+
+/* Whether the op (@kind, [@start, @start + @count)) is one @r names. */
+static bool rule_matches(const struct rec_rule *r, enum libmsix_rec_kind kind,
+			 uint32_t start, uint32_t count)
+{
+	if (r->kind ? r->kind != kind : kind == LIBMSIX_REC_DELIVER)
+		return false;
+	if (r->vector == LIBMSIX_REC_ANY_VECTOR)
+		return true;
+	if (kind == LIBMSIX_REC_COMMIT || kind == LIBMSIX_REC_ABORT)
+		return false;
+	return r->vector >= start && r->vector - start < count;
+}
+
+/*
+ * Every rule the op matches counts it; the first one past its skip count
+ * fails it. A rule that has failed its last op goes.
+ */
+static int apply_rules(struct libmsix_recorder *rec,
+		       enum libmsix_rec_kind kind, uint32_t start,
+		       uint32_t count)
+{
+	int err = 0;
+
+	for (uint32_t i = 0; i < rec->nr_rules;) {
+		struct rec_rule *r = &rec->rules[i];
+
+		if (!rule_matches(r, kind, start, count)) {
+			i++;
+		} else if (r->skip) {
+			r->skip--;
+			i++;
+		} else {
+			if (!err)
+				err = r->err;
+			if (r->left && --r->left == 0) {
+				*r = rec->rules[--rec->nr_rules];
+				continue;
+			}
+			i++;
+		}
+	}
+	return err;
 }
 
 /* Append an op; returns the injected error for it, if any. */
@@ -51,6 +106,12 @@ static int record(struct libmsix_recorder *rec, enum libmsix_rec_kind kind,
 	     (rec->fail_kind == 0 && kind != LIBMSIX_REC_DELIVER)) &&
 	    --rec->fail_k == 0)
 		err = rec->fail_err;
+	if (rec->nr_rules) {
+		int r = apply_rules(rec, kind, start, count);
+
+		if (!err)
+			err = r;
+	}
 	if (rec->nr_ops == rec->cap_ops) {
 		size_t cap = rec->cap_ops ? 2 * rec->cap_ops : 64;
 		struct libmsix_rec_op *ops =
@@ -302,6 +363,40 @@ int libmsix_recorder_fail(struct libmsix_recorder *rec,
 	rec->fail_err = err;
 	pthread_mutex_unlock(&rec->lock);
 	return 0;
+}
+
+int libmsix_recorder_add_rule(struct libmsix_recorder *rec,
+			      const struct libmsix_rec_rule *rule)
+{
+	int err = 0;
+
+	if (!rec || !rule || rule->size < sizeof(*rule))
+		return -EINVAL;
+	if (rule->err >= 0 || (unsigned)rule->kind > LIBMSIX_REC_POLL ||
+	    (rule->vector != LIBMSIX_REC_ANY_VECTOR &&
+	     rule->vector >= LIBMSIX_MAX_VECTORS))
+		return -EINVAL;
+	pthread_mutex_lock(&rec->lock);
+	if (rec->nr_rules == REC_RULES) {
+		err = -ENOSPC;
+	} else {
+		rec->rules[rec->nr_rules++] = (struct rec_rule){
+			.kind = rule->kind, .vector = rule->vector,
+			.skip = rule->skip, .left = rule->times,
+			.err = rule->err,
+		};
+	}
+	pthread_mutex_unlock(&rec->lock);
+	return err;
+}
+
+void libmsix_recorder_clear_rules(struct libmsix_recorder *rec)
+{
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->lock);
+	rec->nr_rules = 0;
+	pthread_mutex_unlock(&rec->lock);
 }
 
 size_t libmsix_recorder_count(struct libmsix_recorder *rec)

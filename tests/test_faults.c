@@ -685,6 +685,138 @@ START_TEST(test_faults_destroy_after_failure)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Recorder rules: which op fails, by kind and vector                        */
+/* ------------------------------------------------------------------------ */
+
+static void add_rule(struct tdev *t, enum libmsix_rec_kind kind,
+		     uint32_t vector, uint32_t skip, uint32_t times, int err)
+{
+	struct libmsix_rec_rule r = {
+		.size = sizeof(r), .kind = kind, .vector = vector,
+		.skip = skip, .times = times, .err = err,
+	};
+
+	ck_assert_int_eq(libmsix_recorder_add_rule(t->rec, &r), 0);
+}
+
+/* Every vector unmasked in one transaction: one alloc of the whole run. */
+static int unmask_all_at_once(struct tdev *t)
+{
+	ck_assert_int_eq(libmsix_begin(t->dev), 0);
+	for (uint32_t v = 0; v < t->n; v++)
+		ck_assert_int_eq(set_vmask(t, v, false), 0);
+	return libmsix_commit(t->dev);
+}
+
+static struct libmsix_stats stats(struct tdev *t)
+{
+	struct libmsix_stats c;
+
+	ck_assert_int_eq(libmsix_get_stats(t->dev, &c), 0);
+	return c;
+}
+
+/*
+ * "Fail vector 6's alloc": the run [0, 8) is refused, the one-by-one
+ * re-ask gets every vector (the rule was for one alloc), and the new
+ * counter says the split happened where be_errors alone could not.
+ */
+START_TEST(test_rule_fails_one_alloc_of_a_vector)
+{
+	struct tdev t = tdev_new(8);
+
+	linux_bringup(&t);
+	add_rule(&t, LIBMSIX_REC_ALLOC, 6, 0, 1, -ENOSPC);
+	ck_assert_int_eq(unmask_all_at_once(&t), 0);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 0)->kind, LIBMSIX_REC_ALLOC);
+	ck_assert_uint_eq(libmsix_recorder_op(t.rec, 0)->count, 8);
+	ck_assert_int_eq(libmsix_recorder_op(t.rec, 0)->err, -ENOSPC);
+	ck_assert_uint_eq(stats(&t).alloc_splits, 1);
+	ck_assert_uint_eq(stats(&t).faults, 0);
+	for (uint32_t v = 0; v < t.n; v++)
+		ck_assert_int_eq(libmsix_notify(t.dev, v), LIBMSIX_DELIVERED);
+	tdev_free(&t);
+}
+END_TEST
+
+/* "Fail every alloc of vector 6": only vector 6 stays blocked. */
+START_TEST(test_rule_fails_every_alloc_of_a_vector)
+{
+	struct tdev t = tdev_new(8);
+	struct libmsix_vector_info vi;
+
+	linux_bringup(&t);
+	add_rule(&t, LIBMSIX_REC_ALLOC, 6, 0, 0, -ENOSPC);
+	ck_assert_int_eq(unmask_all_at_once(&t), -ENOSPC);
+	ck_assert_uint_eq(stats(&t).alloc_splits, 1);
+	ck_assert_uint_eq(stats(&t).faults, 1);
+	ck_assert_int_eq(libmsix_get_vector_info(t.dev, 6, &vi), 0);
+	ck_assert_uint_eq(vi.host, LIBMSIX_HOST_FAULT);
+	ck_assert_int_eq(libmsix_notify(t.dev, 6), LIBMSIX_LATCHED);
+	for (uint32_t v = 0; v < t.n; v++)
+		if (v != 6)
+			ck_assert_int_eq(libmsix_notify(t.dev, v),
+					 LIBMSIX_DELIVERED);
+	/* Still refused on retry, until the rules go. */
+	ck_assert_int_eq(libmsix_retry(t.dev), -ENOSPC);
+	libmsix_recorder_clear_rules(t.rec);
+	ck_assert_int_eq(libmsix_retry(t.dev), 0);
+	ck_assert_uint_eq(deliveries_of(&t, 6), 1); /* the latched one */
+	tdev_free(&t);
+}
+END_TEST
+
+/* Several rules at once, each counting its own matches. */
+START_TEST(test_rules_apply_together)
+{
+	struct tdev t = tdev_new(8);
+
+	linux_bringup(&t);
+	/* The second unmask of vector 3 fails, and the third commit. */
+	add_rule(&t, LIBMSIX_REC_UNMASK, 3, 1, 1, -EIO);
+	add_rule(&t, LIBMSIX_REC_COMMIT, LIBMSIX_REC_ANY_VECTOR, 2, 1, -EBUSY);
+	ck_assert_int_eq(set_vmask(&t, 3, false), 0);	/* commit 1 */
+	ck_assert_int_eq(set_vmask(&t, 3, true), 0);	/* commit 2 */
+	ck_assert_int_eq(set_vmask(&t, 3, false), -EIO); /* no commit */
+	ck_assert_int_eq(set_vmask(&t, 5, false), -EBUSY); /* commit 3 */
+	ck_assert_int_eq(set_vmask(&t, 5, false), 0);
+	ck_assert_int_eq(libmsix_retry(t.dev), 0);
+	ck_assert_int_eq(libmsix_notify(t.dev, 3), LIBMSIX_DELIVERED);
+	ck_assert_int_eq(libmsix_notify(t.dev, 5), LIBMSIX_DELIVERED);
+	ck_assert_uint_eq(stats(&t).alloc_splits, 0);
+	tdev_free(&t);
+}
+END_TEST
+
+START_TEST(test_rule_bad_input)
+{
+	struct tdev t = tdev_new(4);
+	struct libmsix_rec_rule r = { .size = sizeof(r), .err = -EIO,
+				      .vector = LIBMSIX_REC_ANY_VECTOR };
+
+	ck_assert_int_eq(libmsix_recorder_add_rule(NULL, &r), -EINVAL);
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, NULL), -EINVAL);
+	r.err = 0;
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), -EINVAL);
+	r.err = -EIO;
+	r.kind = (enum libmsix_rec_kind)99;
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), -EINVAL);
+	r.kind = 0;
+	r.vector = LIBMSIX_MAX_VECTORS;
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), -EINVAL);
+	r.vector = 1;
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), 0);
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), -ENOSPC);
+	libmsix_recorder_clear_rules(t.rec);
+	ck_assert_int_eq(libmsix_recorder_add_rule(t.rec, &r), 0);
+	libmsix_recorder_clear_rules(t.rec);
+	libmsix_recorder_clear_rules(NULL);
+	tdev_free(&t);
+}
+END_TEST
+
 static Suite *faults_suite(void)
 {
 	Suite *s = suite_create("faults");
@@ -702,6 +834,10 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, test_faults_retry_redoes_rolled_back_preallocation);
 	tcase_add_test(tc, test_faults_retry_releases_after_rolled_back_disable);
 	tcase_add_test(tc, test_faults_destroy_after_failure);
+	tcase_add_test(tc, test_rule_fails_one_alloc_of_a_vector);
+	tcase_add_test(tc, test_rule_fails_every_alloc_of_a_vector);
+	tcase_add_test(tc, test_rules_apply_together);
+	tcase_add_test(tc, test_rule_bad_input);
 	suite_add_tcase(s, tc);
 	return s;
 }
