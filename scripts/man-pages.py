@@ -288,6 +288,8 @@ def code_block(text):
 
 def page_md(f, known, structs, version):
     brief, desc, args, ret, ctx = split_doc(f["name"], f["doc"])
+    # The page's own function is not a cross-reference.
+    known = known - {f["name"]}
     md = [meta(f["name"].upper(), 3, version)]
     md.append("# NAME\n\n%s \\- %s\n" % (f["name"].replace("_", r"\_"),
                                         md_plain(brief)))
@@ -337,8 +339,7 @@ def page_md(f, known, structs, version):
                 code_block(sdef), "\n" + "\n".join(items) if items else ""))
         md.append("# STRUCTURES\n\n" + "\n".join(parts))
     all_text = " ".join(desc + [t for _, t in args] + ret + ctx)
-    see = sorted(set(re.findall(r"\b(libmsix_\w+)\(\)", all_text)) &
-                 known - {f["name"]})
+    see = sorted(set(re.findall(r"\b(libmsix_\w+)\(\)", all_text)) & known)
     refs = ["**libmsix**(7)"] + ["**%s**(3)" % s.replace("_", r"\_")
                                  for s in see]
     md.append("# SEE ALSO\n\n" + ", ".join(refs) + "\n")
