@@ -24,6 +24,11 @@
  * Without LIBMSIX_KVM_F_IRQFD (emulated device models) a vector needs no GSI:
  * libmsix_notify() delivers with KVM_SIGNAL_MSI.
  *
+ * Deferred routing (libmsix_kvm_vm_set_routing()): a vector that goes live
+ * with a route KVM does not have yet is served by the VMM through its
+ * eventfd until libmsix_kvm_vm_flush() uploads every waiting route at once:
+ * one upload per guest bring-up instead of one per vector.
+ *
  * Threads: a libmsix_kvm_vm may be shared by devices on different threads;
  * its functions take its own lock. Backend ops run under the libmsix device
  * lock (see struct libmsix_backend_ops) and then take the VM lock; the VMM
