@@ -392,7 +392,7 @@ int replay_qemu(const struct trace *t, bool live, struct row *r, FILE *err)
 		const struct trace_event *ev = &t->ev[i];
 		struct qdev *d = &devs[ev->dev];
 		uint32_t v32;
-		uint64_t v64;
+		uint64_t v64 = 0;
 
 		switch (ev->kind) {
 		case EV_CONFIG_READ:
