@@ -8,9 +8,12 @@
  * with the KVM one (GSIs, routes, irqfds).
  *
  * Usage: assigned-vfio-kvm DDDD:BB:DD.F   (as root; the function bound to
- * vfio-pci, interrupt remapping on, /dev/kvm present). It brings up the
- * guest's vectors as Linux would and prints what the host holds. CI only
- * compiles it: the CI machine has no device to assign.
+ * vfio-pci, interrupt remapping on, /dev/kvm present). Without an argument
+ * it takes $LIBMSIX_TEST_DEVICE, which the test guest sets (guest/). It
+ * brings up the guest's vectors as Linux would and prints what the host
+ * holds. The CI machine has no device to assign: there the program is run
+ * in the QEMU test guest only (CTest guest_getting_started_assigned, label
+ * guest).
  */
 #include <string.h>
 #include <unistd.h>
@@ -50,7 +53,8 @@ static void print_trapped_pages(const struct libmsix_config *cfg)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
+	const char *address = argc == 2 ? argv[1] : getenv("LIBMSIX_TEST_DEVICE");
+	if (argc > 2 || !address) {
 		fprintf(stderr, "usage: %s DDDD:BB:DD.F (a function bound to vfio-pci)\n",
 			argv[0]);
 		return 2;
@@ -65,10 +69,10 @@ int main(int argc, char **argv)
 	/* The device. No deliver callback: KVM delivers. */
 	struct libmsix_vfio_opts opts = { .size = sizeof(opts), .log = log_line };
 	struct libmsix_vfio *vfio;
-	int rc = libmsix_vfio_open(argv[1], &opts, &vfio);
+	int rc = libmsix_vfio_open(address, &opts, &vfio);
 	if (rc) {
 		fprintf(stderr, "%s: %s (the log line above says what to check)\n",
-			argv[1], strerror(-rc));
+			address, strerror(-rc));
 		return 1;
 	}
 	struct libmsix_vfio_info info;
@@ -94,7 +98,7 @@ int main(int argc, char **argv)
 	CHECK(libmsix_dev_create(&cfg, libmsix_passthrough_backend(pt), &dev) == 0);
 	/* An assigned device signals every vector it has. */
 	CHECK(libmsix_vector_use_all(dev) == 0);
-	printf("%s: %u vectors, %s; capability at 0x%x\n", argv[1],
+	printf("%s: %u vectors, %s; capability at 0x%x\n", address,
 	       cfg.nr_vectors, info.live_resize ? "dynamic MSI-X" : "NORESIZE",
 	       cfg.cap_offset);
 	print_trapped_pages(&cfg);
@@ -107,11 +111,13 @@ int main(int argc, char **argv)
 
 	struct guest g = guest_direct(dev, &cfg);
 	guest_bring_up(&g, cfg.nr_vectors);
-	for (uint32_t v = 0; v < cfg.nr_vectors && v < 4; v++) {
+	uint32_t live = cfg.nr_vectors < 4 ? cfg.nr_vectors : 4;
+	for (uint32_t v = 0; v < live; v++) {
 		CHECK(guest_unmask(&g, v) == 0);
-		printf("vector %u: GSI %d, irqfd %d\n", v,
-		       libmsix_kvm_vector_gsi(kvm, v),
-		       libmsix_kvm_vector_eventfd(kvm, v));
+		int gsi = libmsix_kvm_vector_gsi(kvm, v);
+		int fd = libmsix_kvm_vector_eventfd(kvm, v);
+		printf("vector %u: GSI %d, irqfd %d\n", v, gsi, fd);
+		CHECK(gsi >= 0 && fd >= 0);
 	}
 	struct libmsix_vfio_stats vs;
 	struct libmsix_kvm_stats ks;
@@ -121,6 +127,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)vs.set_irqs,
 	       (unsigned long long)ks.route_uploads,
 	       (unsigned long long)ks.irqfd_assign);
+	CHECK(ks.irqfd_assign == live);		/* one irqfd per live vector */
 
 	/* Teardown: the device first, then its backends, the VM, the device fd. */
 	libmsix_dev_destroy(dev);
