@@ -378,11 +378,47 @@ libmsix_kvm_backend(struct libmsix_kvm *kvm);
  * masked (libmsix_backend_ops.poll), polled by the VMM in fallback. Owned by
  * libmsix; valid from the alloc op (staged or committed) until its release
  * commits. Return: the fd; -EINVAL for @vector >= N; -ENOENT when the vector
- * holds no host vector. Context: under the device lock, or while no libmsix
- * call on the device runs.
+ * holds no host vector. Context: inside libmsix_begin()/libmsix_commit() on
+ * the device (which holds its lock), in a backend op, or while no libmsix
+ * call on the device runs. A VMM handing the fd to another producer (vhost)
+ * wants libmsix_kvm_vector_eventfd_get() instead.
  */
 LIBMSIX_EXPORT int libmsix_kvm_vector_eventfd(struct libmsix_kvm *kvm,
 					      uint32_t vector);
+
+/**
+ * libmsix_kvm_vector_eventfd_get() - for a VMM that wires a vector's
+ * interrupts to a producer of its own (vhost's VHOST_SET_VRING_CALL, an I/O
+ * thread): a duplicate of the eventfd @vector holds now (committed), and
+ * the generation it belongs to.
+ * @gen: receives libmsix_kvm_eventfd_generation() as of the copy; may be
+ *       NULL.
+ *
+ * The eventfd of a vector is replaced whenever its host vector is released
+ * and allocated again: unuse and use, MSI-X disable and enable, reset,
+ * libmsix_load(), a backend failure rolled back. Every commit that replaces
+ * one bumps the generation. A write to an old duplicate reaches no vector,
+ * so the VMM compares libmsix_kvm_eventfd_generation() with @gen after
+ * each call that can change it (those above, and guest config writes) or
+ * in its event loop, and when it moved, fetches the fds again and points
+ * its producers at them (closing the old duplicates).
+ * Return: a new fd (O_CLOEXEC) that the caller owns; -EINVAL for NULL
+ * @kvm or @vector >= N; -ENOENT when the vector holds no host vector now;
+ * the -errno of fcntl(F_DUPFD_CLOEXEC).
+ * Context: any thread, without the device lock (takes the VM's lock,
+ * which commits hold while they change eventfds); not from a libmsix
+ * callback.
+ */
+LIBMSIX_EXPORT int libmsix_kvm_vector_eventfd_get(struct libmsix_kvm *kvm,
+						  uint32_t vector,
+						  uint64_t *gen);
+
+/**
+ * libmsix_kvm_eventfd_generation() - changes every time a commit replaces
+ * a vector's eventfd (see libmsix_kvm_vector_eventfd_get()); 0 for NULL.
+ * Context: any thread, lock-free.
+ */
+LIBMSIX_EXPORT uint64_t libmsix_kvm_eventfd_generation(struct libmsix_kvm *kvm);
 
 /**
  * libmsix_kvm_vector_gsi() - the GSI @vector holds (committed or staged).

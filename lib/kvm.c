@@ -30,6 +30,7 @@
  * A failure at any step undoes the earlier steps in reverse order.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -100,6 +101,8 @@ struct libmsix_kvm {
 	struct lmx_span span;	     /* vectors staged since commit */
 	bitstr_t *dirty;
 	struct kvm_counters cnt;
+	/* Bumped by every commit that changes a committed eventfd. */
+	_Atomic uint64_t efd_gen;
 	struct kvec v[];
 };
 
@@ -790,6 +793,12 @@ void kvm_commit_finish(struct libmsix_backend *be)
 
 	/* Give back what the committed state no longer holds. */
 	FOR_DIRTY(k, v) {
+		if (k->v[v].efd != k->v[v].st_efd) {
+			atomic_fetch_add(&k->efd_gen, 1);
+			break;
+		}
+	}
+	FOR_DIRTY(k, v) {
 		struct kvec *x = &k->v[v];
 		uint8_t nfl = x->st_fl | ((x->done & DONE_DEFER) ? KV_DEFER : 0);
 		bool fb_was = x->fl & KV_FALLBACK, fb_now = nfl & KV_FALLBACK;
@@ -1369,6 +1378,35 @@ int libmsix_kvm_vector_eventfd(struct libmsix_kvm *k, uint32_t vector)
 	if (!(k->v[vector].st_fl & KV_HOST))
 		return -ENOENT;
 	return k->v[vector].st_efd;
+}
+
+int libmsix_kvm_vector_eventfd_get(struct libmsix_kvm *k, uint32_t vector,
+				   uint64_t *gen)
+{
+	struct kvec *x;
+	int fd;
+
+	if (!k || vector >= k->n)
+		return -EINVAL;
+	x = &k->v[vector];
+	/* Commits change x->efd and the generation under the VM lock. */
+	pthread_mutex_lock(&k->vm->lock);
+	if (!(x->fl & KV_HOST) || x->efd < 0) {
+		fd = -ENOENT;
+	} else {
+		fd = fcntl(x->efd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+		else if (gen)
+			*gen = atomic_load(&k->efd_gen);
+	}
+	pthread_mutex_unlock(&k->vm->lock);
+	return fd;
+}
+
+uint64_t libmsix_kvm_eventfd_generation(struct libmsix_kvm *k)
+{
+	return k ? atomic_load(&k->efd_gen) : 0;
 }
 
 int libmsix_kvm_vector_gsi(struct libmsix_kvm *k, uint32_t vector)

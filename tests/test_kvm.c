@@ -498,6 +498,74 @@ START_TEST(test_mask_cycle_costs_two_irqfd_ops)
 }
 END_TEST
 
+/* What vhost does with an irqfd vector's eventfd: write it. */
+static void producer_raise(int fd)
+{
+	uint64_t one = 1;
+
+	ck_assert_int_eq(write(fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+}
+
+/*
+ * A VMM that hands a vector's eventfd to its own producer (vhost) gets a
+ * duplicate and a generation; every commit that replaces the eventfd
+ * (unuse and use, disable and enable, reset) moves the generation, and
+ * only the new duplicate reaches the vector.
+ */
+START_TEST(test_eventfd_get_follows_replacements)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+	uint64_t g0, g;
+	int fd, fd2;
+
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd_get(NULL, 1, &g), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd_get(kt->k, 4, &g), -EINVAL);
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd_get(kt->k, 1, &g), -ENOENT);
+	ck_assert_uint_eq(libmsix_kvm_eventfd_generation(NULL), 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	fd = libmsix_kvm_vector_eventfd_get(kt->k, 1, &g0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_eq(g0, libmsix_kvm_eventfd_generation(kt->k));
+	/* It is the vector's eventfd: masked, a write to it is pending. */
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	producer_raise(fd);
+	ck_assert(pba_bit(&kt->t, 1));
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_uint_eq(libmsix_kvm_eventfd_generation(kt->k), g0);
+
+	/* Unuse and use: a new eventfd, a new generation. */
+	ck_assert_int_eq(libmsix_vector_unuse(kt->t.dev, 1), 0);
+	ck_assert_uint_gt(libmsix_kvm_eventfd_generation(kt->k), g0);
+	ck_assert_int_eq(libmsix_kvm_vector_eventfd_get(kt->k, 1, &g), -ENOENT);
+	ck_assert_int_eq(libmsix_vector_use(kt->t.dev, 1), 0);
+	fd2 = libmsix_kvm_vector_eventfd_get(kt->k, 1, &g);
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_uint_gt(g, g0);
+	ck_assert_uint_eq(g, libmsix_kvm_eventfd_generation(kt->k));
+	ck_assert_int_eq(set_vmask(&kt->t, 1, true), 0);
+	producer_raise(fd); /* the old one reaches nothing */
+	ck_assert(!pba_bit(&kt->t, 1));
+	producer_raise(fd2);
+	ck_assert(pba_bit(&kt->t, 1));
+
+	/* Disable and enable, and reset, replace it too. */
+	g0 = g;
+	ck_assert_int_eq(set_msgctl(&kt->t, 0), 0);
+	ck_assert_uint_gt(libmsix_kvm_eventfd_generation(kt->k), g0);
+	g0 = libmsix_kvm_eventfd_generation(kt->k);
+	ck_assert_int_eq(set_msgctl(&kt->t, PCI_MSIX_FLAGS_ENABLE), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0);
+	ck_assert_uint_gt(libmsix_kvm_eventfd_generation(kt->k), g0);
+	g0 = libmsix_kvm_eventfd_generation(kt->k);
+	ck_assert_int_eq(libmsix_reset(kt->t.dev), 0);
+	ck_assert_uint_gt(libmsix_kvm_eventfd_generation(kt->k), g0);
+	close(fd);
+	close(fd2);
+	kt_free(kt);
+}
+END_TEST
+
 START_TEST(test_new_message_reuploads_at_unmask)
 {
 	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
@@ -1428,6 +1496,7 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_vm_create_rejects_bad_config);
 	tcase_add_test(tc, test_vm_without_irqchip_fails_early);
 	tcase_add_test(tc, test_vm_without_irqchip_real_kvm);
+	tcase_add_test(tc, test_eventfd_get_follows_replacements);
 	tcase_add_test(tc, test_vm_max_routes_limits_capacity);
 	tcase_add_test(tc, test_vm_routes_of_vmm_kept_in_every_upload);
 	tcase_add_test(tc, test_create_budget_zero_rejected);
