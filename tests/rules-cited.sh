@@ -12,20 +12,25 @@
 #
 # Usage: rules-cited.sh SRCDIR      check the tree at SRCDIR
 #        rules-cited.sh --selftest  prove each check rejects its breach
-# Files: `git ls-files` (tracked and untracked, not ignored) when SRCDIR is a
-# git work tree, else every file outside .git, build*/ and debian/ build dirs.
+# Files: `git ls-files` (tracked, and untracked ones that are not ignored or
+# build output) when SRCDIR is a git work tree, else every file outside
+# .git, build*/, obj-*/ and debian/ build dirs.
 set -u
 
 # Built from pieces so that this file does not match its own patterns.
 dotdot='\.\.'
-outside_re="${dotdot}/shared|/work/|reference-(anchors|msix)|(^|[^a-z])shared/[A-Za-z_-]+\\.md|seed [0-9]{3}"
+outside_re="${dotdot}/shared|/work/(shared|notes)|reference-(anchors|msix)|(^|[^a-z])shared/[A-Za-z_-]+\\.md|seed [0-9]{3}"
 cite_re='(^|[^A-Za-z0-9])[RV][0-9]+([^0-9A-Za-z]|$)'
 
 list_files()
 {
 	local src=$1
 	if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-		git -C "$src" ls-files --cached --others --exclude-standard
+		git -C "$src" ls-files --cached
+		# New files not yet added count too, but not what a build or a
+		# package build leaves in the tree (obj-*/, debian/<package>/).
+		git -C "$src" ls-files --others --exclude-standard |
+			grep -vE '^(build[^/]*|obj-[^/]*|debian/[^/]+)/'
 	else
 		(cd "$src" && find . -type f -not -path './.git/*' \
 			-not -path './build*' -not -path './obj-*' \
