@@ -194,6 +194,31 @@ static void count_op(struct libmsix_dev *dev, _Atomic uint64_t *c, int err)
 		if (bit_test((dev)->touched, (int)v))
 
 /*
+ * One flush, step by step (lmx_engine_flush()): decide what each touched
+ * vector wants, fit that to the budget or the prefix, stage the ops,
+ * commit, then settle or roll back. The steps share this.
+ */
+struct flush {
+	uint32_t lo, hi;	/* the touched vectors are in [lo, hi) */
+	uint32_t need;		/* highest vector wanting a host one, + 1 */
+	uint32_t releases;	/* vectors giving their host vector back */
+	uint32_t old_prefix;	/* without live resize: held [0, old_prefix) */
+	uint32_t new_prefix;	/* ... and after this flush */
+	uint32_t count;		/* host vectors held after the commit */
+	bool staged;		/* the backend has something to commit */
+	bool disruptive;	/* NORESIZE growth: MSI-X goes off and on */
+	int nospc;		/* -ENOSPC when a vector was refused one */
+};
+
+#define FOR_FLUSH(dev, f, v) FOR_TOUCHED(dev, v, (f)->lo, (f)->hi)
+
+/* Host-state @bit of @e goes @on in this transaction (from !@on). */
+static bool goes(const struct vec *e, uint8_t bit, bool on)
+{
+	return !!(e->want & bit) == on && !!(e->host & bit) != on;
+}
+
+/*
  * A pool shared with other devices (an IMS store, a VM's GSI table) had no
  * room for the whole run [start, end): ask one vector at a time, and leave
  * the refused ones without a host vector -- faulted if they were to go live
@@ -225,35 +250,32 @@ static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 	return 0;
 }
 
-/* Stage [start, start + count) runs of vectors whose @bit goes @on. */
-static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
-		      bool on, bool *staged)
+/* Stage alloc (@on) or release of each run of touched vectors whose host
+ * vector comes (@on) or goes. */
+static int stage_runs(struct libmsix_dev *dev, struct flush *f, bool on)
 {
 	const struct libmsix_backend_ops *ops = dev->be->ops;
 	int (*op)(struct libmsix_backend *, uint32_t, uint32_t) =
 		on ? ops->alloc : ops->release;
 	_Atomic uint64_t *c = on ? &dev->cnt.be_alloc : &dev->cnt.be_release;
-	uint32_t v = lo;
+	uint32_t v = f->lo;
 
-	while (v < hi) {
+#define CHANGES(x) \
+	(bit_test(dev->touched, (int)(x)) && goes(&dev->vec[x], H_ALLOC, on))
+	while (v < f->hi) {
 		uint32_t start;
 		int err;
 
-#define CHANGES(x)                                                  \
-	(bit_test(dev->touched, (int)(x)) &&                        \
-	 !!(dev->vec[x].want & H_ALLOC) == on &&                    \
-	 !!(dev->vec[x].host & H_ALLOC) != on)
 		if (!CHANGES(v)) {
 			v++;
 			continue;
 		}
 		start = v;
-		while (v < hi && CHANGES(v))
+		while (v < f->hi && CHANGES(v))
 			v++;
-#undef CHANGES
 		if (!op)
 			continue;
-		*staged = true;
+		f->staged = true;
 		err = op(dev->be, start, v - start);
 		count_op(dev, c, err);
 		if (err == -ENOSPC && on)
@@ -261,6 +283,7 @@ static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
 		if (err < 0)
 			return err;
 	}
+#undef CHANGES
 	return 0;
 }
 
@@ -290,86 +313,103 @@ static bool needs_route(const struct vec *e)
 		(state_load(e) & (V_BLOCKED | V_DROP)));
 }
 
-/* Stage the per-vector ops in the contract's order. */
-static int stage(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
-		 uint32_t new_prefix, bool *staged)
+/* Stage @op (mask, unroute, unmask) on every touched vector whose host
+ * @bit goes @on; counted in @c. A backend without the op needs none. */
+static int stage_each(struct libmsix_dev *dev, struct flush *f,
+		      int (*op)(struct libmsix_backend *, uint32_t),
+		      uint8_t bit, bool on, _Atomic uint64_t *c)
 {
-	struct libmsix_backend *be = dev->be;
-	const struct libmsix_backend_ops *ops = be->ops;
-	struct libmsix_msg msg;
+	if (!op)
+		return 0;
+	FOR_FLUSH(dev, f, v) {
+		int err;
+
+		if (!goes(&dev->vec[v], bit, on))
+			continue;
+		f->staged = true;
+		err = op(dev->be, v);
+		count_op(dev, c, err);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Stage the host vectors that come and go: runs of alloc and release
+ * where the backend resizes live, else the prefix's one change (it only
+ * grows while enabled, and goes on disable).
+ */
+static int stage_host_vectors(struct libmsix_dev *dev, struct flush *f)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
 	int err = 0;
 
-	FOR_TOUCHED(dev, v, lo, hi) {
-		struct vec *e = &dev->vec[v];
-
-		if ((e->host & H_UNMASKED) && !(e->want & H_UNMASKED)) {
-			if (ops->mask) {
-				*staged = true;
-				err = ops->mask(be, v);
-				count_op(dev, &dev->cnt.be_mask, err);
-				if (err < 0)
-					return err;
-			}
-		}
-	}
-	FOR_TOUCHED(dev, v, lo, hi) {
-		struct vec *e = &dev->vec[v];
-
-		if ((e->host & H_ROUTED) && !(e->want & H_ROUTED)) {
-			if (ops->unroute) {
-				*staged = true;
-				err = ops->unroute(be, v);
-				count_op(dev, &dev->cnt.be_unroute, err);
-				if (err < 0)
-					return err;
-			}
-		}
-	}
 	if (live_resize(dev)) {
-		err = stage_runs(dev, lo, hi, false, staged);
+		err = stage_runs(dev, f, false);
 		if (!err)
-			err = stage_runs(dev, lo, hi, true, staged);
-	} else if (new_prefix != dev->prefix) {
-		/* The prefix only grows while enabled, and goes on disable. */
-		if (new_prefix == 0 && ops->release) {
-			*staged = true;
-			err = ops->release(be, 0, dev->prefix);
+			err = stage_runs(dev, f, true);
+	} else if (f->new_prefix != dev->prefix) {
+		if (f->new_prefix == 0 && ops->release) {
+			f->staged = true;
+			err = ops->release(dev->be, 0, dev->prefix);
 			count_op(dev, &dev->cnt.be_release, err);
-		} else if (new_prefix > 0 && ops->alloc) {
-			*staged = true;
-			err = ops->alloc(be, dev->prefix,
-					 new_prefix - dev->prefix);
+		} else if (f->new_prefix > 0 && ops->alloc) {
+			f->staged = true;
+			err = ops->alloc(dev->be, dev->prefix,
+					 f->new_prefix - dev->prefix);
 			count_op(dev, &dev->cnt.be_alloc, err);
 		}
 	}
-	if (err < 0)
-		return err;
-	FOR_TOUCHED(dev, v, lo, hi) {
-		struct vec *e = &dev->vec[v];
+	return err < 0 ? err : 0;
+}
 
-		if (!needs_route(e) || !ops->route)
+/* Stage the routes that are due (needs_route()), with the table's message. */
+static int stage_routes(struct libmsix_dev *dev, struct flush *f)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	struct libmsix_msg msg;
+
+	if (!ops->route)
+		return 0;
+	FOR_FLUSH(dev, f, v) {
+		int err;
+
+		if (!needs_route(&dev->vec[v]))
 			continue;
-		*staged = true;
-		lmx_entry_msg(e, &msg);
-		err = ops->route(be, v, &msg);
+		f->staged = true;
+		lmx_entry_msg(&dev->vec[v], &msg);
+		err = ops->route(dev->be, v, &msg);
 		count_op(dev, &dev->cnt.be_route, err);
 		if (err < 0)
 			return err;
 	}
-	FOR_TOUCHED(dev, v, lo, hi) {
-		struct vec *e = &dev->vec[v];
-
-		if ((e->want & H_UNMASKED) && !(e->host & H_UNMASKED)) {
-			if (ops->unmask) {
-				*staged = true;
-				err = ops->unmask(be, v);
-				count_op(dev, &dev->cnt.be_unmask, err);
-				if (err < 0)
-					return err;
-			}
-		}
-	}
 	return 0;
+}
+
+/*
+ * Stage the per-vector ops in the contract's order (struct
+ * libmsix_backend_ops): masks, unroutes, host vectors, routes, unmasks.
+ * Return: 0, or the first op's -errno (the rest is not staged).
+ */
+static int stage(struct libmsix_dev *dev, struct flush *f)
+{
+	const struct libmsix_backend_ops *ops = dev->be->ops;
+	int err;
+
+	err = stage_each(dev, f, ops->mask, H_UNMASKED, false,
+			 &dev->cnt.be_mask);
+	if (!err)
+		err = stage_each(dev, f, ops->unroute, H_ROUTED, false,
+				 &dev->cnt.be_unroute);
+	if (!err)
+		err = stage_host_vectors(dev, f);
+	if (!err)
+		err = stage_routes(dev, f);
+	if (!err)
+		err = stage_each(dev, f, ops->unmask, H_UNMASKED, true,
+				 &dev->cnt.be_unmask);
+	return err;
 }
 
 /*
@@ -534,126 +574,164 @@ static void settle(struct libmsix_dev *dev, uint32_t v)
 					 memory_order_acq_rel);
 }
 
-/*
- * Apply the host work of every touched vector: at most one commit. Called
- * by lmx_engine_tx_end() when the outermost transaction ends.
- */
-int lmx_engine_flush(struct libmsix_dev *dev)
+/* Step 1: take the touched span and decide what each vector wants. */
+static void plan_wants(struct libmsix_dev *dev, struct flush *f)
 {
-	uint32_t lo = dev->span.lo, hi = dev->span.hi;
-	uint32_t need = 0, old_prefix = dev->prefix, new_prefix;
-	uint32_t count = dev->host_count, releases = 0;
-	bool staged = false, disruptive = false;
-	int err = 0, nospc = 0;
-
-	if (lo >= hi)
-		return 0;
+	*f = (struct flush){
+		.lo = dev->span.lo,
+		.hi = dev->span.hi,
+		.old_prefix = dev->prefix,
+		.count = dev->host_count,
+	};
 	lmx_span_clear(&dev->span, dev->n);
-
-	FOR_TOUCHED(dev, v, lo, hi) {
+	FOR_FLUSH(dev, f, v) {
 		struct vec *e = &dev->vec[v];
 
 		e->want = decide(dev, e);
 		if (e->want & H_ALLOC)
-			need = v + 1;
+			f->need = v + 1;
 		if ((e->host & H_ALLOC) && !(e->want & H_ALLOC))
-			releases++;
+			f->releases++;
 	}
+}
 
-	if (live_resize(dev)) {
-		/* Budget: vectors beyond it cannot go live; they fault. */
-		count -= releases;
-		FOR_TOUCHED(dev, v, lo, hi) {
-			struct vec *e = &dev->vec[v];
+/* A vector that wanted a host vector and gets none: it faults if it was
+ * to go live, else it simply holds nothing. */
+static void refuse(struct flush *f, struct vec *e)
+{
+	e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
+	f->nospc = -ENOSPC;
+}
 
-			if (!(e->want & H_ALLOC) || (e->host & H_ALLOC))
-				continue;
-			if (count < budget(dev)) {
-				count++;
-				continue;
-			}
-			if (e->want & H_UNMASKED)
-				e->want = H_FAULT;
-			else
-				e->want = 0;
-			nospc = -ENOSPC;
-		}
-		new_prefix = 0;
-	} else {
-		new_prefix = grow_prefix(dev, need);
-		disruptive = old_prefix > 0 && new_prefix > old_prefix;
-		/*
-		 * Releasing the prefix releases every host vector in it, so
-		 * each must be masked and unrouted first -- also one that a
-		 * rolled-back disable left out of this transaction.
-		 */
-		if (new_prefix < old_prefix) {
-			for (uint32_t v = 0; v < old_prefix; v++) {
-				if (!bit_test(dev->touched, (int)v)) {
-					bit_set(dev->touched, (int)v);
-					dev->vec[v].want =
-						decide(dev, &dev->vec[v]);
-				}
-			}
-			lo = 0;
-			hi = hi > old_prefix ? hi : old_prefix;
-		}
-		/* Vectors the grown prefix covers hold host vectors too. */
-		for (uint32_t v = old_prefix; v < new_prefix; v++) {
-			if (!bit_test(dev->touched, (int)v)) {
-				bit_set(dev->touched, (int)v);
-				dev->vec[v].want = dev->vec[v].host;
-			}
-			dev->vec[v].want |= H_ALLOC;
-		}
-		if (new_prefix > old_prefix) {
-			lo = lo < old_prefix ? lo : old_prefix;
-			hi = hi > new_prefix ? hi : new_prefix;
-		}
-		FOR_TOUCHED(dev, v, lo, hi) {
-			struct vec *e = &dev->vec[v];
+/* Step 2, live resize: vectors beyond the budget cannot go live. */
+static void plan_budget(struct libmsix_dev *dev, struct flush *f)
+{
+	f->count -= f->releases;
+	FOR_FLUSH(dev, f, v) {
+		struct vec *e = &dev->vec[v];
 
-			if (v < new_prefix || !(e->want & H_ALLOC))
-				continue;
-			e->want = (e->want & H_UNMASKED) ? H_FAULT : 0;
-			nospc = -ENOSPC;
-		}
-		count = new_prefix;
+		if (!goes(e, H_ALLOC, true))
+			continue;
+		if (f->count < budget(dev))
+			f->count++;
+		else
+			refuse(f, e);
 	}
+	f->new_prefix = 0;
+}
 
-	err = stage(dev, lo, hi, new_prefix, &staged);
-	if (!err && live_resize(dev)) {
-		/* alloc_each() may have refused some: count what is held. */
-		count = dev->host_count;
-		FOR_TOUCHED(dev, v, lo, hi) {
-			struct vec *e = &dev->vec[v];
-
-			if ((e->want & H_ALLOC) && !(e->host & H_ALLOC))
-				count++;
-			else if (!(e->want & H_ALLOC) && (e->host & H_ALLOC))
-				count--;
-			if (e->want & H_FAULT)
-				nospc = -ENOSPC;
-		}
+/* Add vector @v to this flush, wanting @want, unless it is in already. */
+static void add_vector(struct libmsix_dev *dev, uint32_t v, uint8_t want)
+{
+	if (!bit_test(dev->touched, (int)v)) {
+		bit_set(dev->touched, (int)v);
+		dev->vec[v].want = want;
 	}
-	err = commit(dev, staged, err);
+}
+
+/*
+ * Releasing the prefix releases every host vector in it, so each must be
+ * masked and unrouted first -- also one that a rolled-back disable left
+ * out of this transaction: the whole old prefix joins the flush.
+ */
+static void release_prefix(struct libmsix_dev *dev, struct flush *f)
+{
+	for (uint32_t v = 0; v < f->old_prefix; v++)
+		add_vector(dev, v, decide(dev, &dev->vec[v]));
+	f->lo = 0;
+	f->hi = f->hi > f->old_prefix ? f->hi : f->old_prefix;
+}
+
+/* The vectors a grown prefix covers hold host vectors too. */
+static void grow_into_prefix(struct libmsix_dev *dev, struct flush *f)
+{
+	for (uint32_t v = f->old_prefix; v < f->new_prefix; v++) {
+		add_vector(dev, v, dev->vec[v].host);
+		dev->vec[v].want |= H_ALLOC;
+	}
+	f->lo = f->lo < f->old_prefix ? f->lo : f->old_prefix;
+	f->hi = f->hi > f->new_prefix ? f->hi : f->new_prefix;
+}
+
+/*
+ * Step 2, no live resize: the prefix [0, new_prefix) held after the
+ * commit (grow_prefix()); a vector beyond it gets no host vector.
+ */
+static void plan_prefix(struct libmsix_dev *dev, struct flush *f)
+{
+	f->new_prefix = grow_prefix(dev, f->need);
+	f->disruptive = f->old_prefix > 0 && f->new_prefix > f->old_prefix;
+	if (f->new_prefix < f->old_prefix)
+		release_prefix(dev, f);
+	else if (f->new_prefix > f->old_prefix)
+		grow_into_prefix(dev, f);
+	FOR_FLUSH(dev, f, v) {
+		if (v >= f->new_prefix && (dev->vec[v].want & H_ALLOC))
+			refuse(f, &dev->vec[v]);
+	}
+	f->count = f->new_prefix;
+}
+
+/* Step 3, live resize: alloc_each() may have refused some vectors while
+ * staging; count what will be held. */
+static void count_held(struct libmsix_dev *dev, struct flush *f)
+{
+	f->count = dev->host_count;
+	FOR_FLUSH(dev, f, v) {
+		struct vec *e = &dev->vec[v];
+
+		if (goes(e, H_ALLOC, true))
+			f->count++;
+		else if (goes(e, H_ALLOC, false))
+			f->count--;
+		if (e->want & H_FAULT)
+			f->nospc = -ENOSPC;
+	}
+}
+
+/* Step 5: the commit held; every touched vector takes its new state. */
+static void finish(struct libmsix_dev *dev, struct flush *f)
+{
+	if (f->disruptive) {
+		cnt_inc_locked(&dev->cnt.disruptive_reenables);
+		replay_live(dev, f->old_prefix);
+	}
+	dev->prefix = f->new_prefix;
+	set_host_count(dev, f->count);
+	FOR_FLUSH(dev, f, v)
+		settle(dev, v);
+}
+
+/*
+ * Apply the host work of every touched vector: at most one commit. Called
+ * by lmx_engine_tx_end() when the outermost transaction ends. Return: 0;
+ * -ENOSPC when some vector got no host vector (it faulted, the rest went
+ * ahead); the backend's -errno when the commit failed (all rolled back).
+ */
+int lmx_engine_flush(struct libmsix_dev *dev)
+{
+	struct flush f;
+	int err;
+
+	if (lmx_span_empty(&dev->span))
+		return 0;
+	plan_wants(dev, &f);
+	if (live_resize(dev))
+		plan_budget(dev, &f);
+	else
+		plan_prefix(dev, &f);
+	err = stage(dev, &f);
+	if (!err && live_resize(dev))
+		count_held(dev, &f);
+	err = commit(dev, f.staged, err);
 	if (err < 0) {
-		FOR_TOUCHED(dev, v, lo, hi)
+		FOR_FLUSH(dev, &f, v)
 			roll_back(dev, v, err);
 		return err;
 	}
-
-	if (disruptive) {
-		cnt_inc_locked(&dev->cnt.disruptive_reenables);
-		replay_live(dev, old_prefix);
-	}
-	dev->prefix = new_prefix;
-	set_host_count(dev, count);
-	FOR_TOUCHED(dev, v, lo, hi)
-		settle(dev, v);
-	return nospc;
+	finish(dev, &f);
+	return f.nospc;
 }
-
 
 /*
  * The guest's MSI-X Enable becomes @on (a Message Control write, or a
