@@ -96,12 +96,22 @@ static void irq_disable(struct qvm *vm, struct qdev *d)
 	}
 }
 
+/* vfio_enable_msix_no_vec: MSI-X on with vector 0 and fd -1; the kernel
+ * allocates vector 0 (pci_alloc_irq_vectors of start + count = 1). */
+static void enable_no_vec(struct qvm *vm, struct qdev *d)
+{
+	vm->r->set_irqs++;
+	host_vector(vm, d, 0);
+}
+
 /* vfio_enable_vectors(msix): [0, nr_vectors) in one SET_IRQS, after an
- * enable with no vector when the host resizes live. */
+ * enable with no vector when the host resizes live. The SET_IRQS that turns
+ * MSI-X on allocates its whole range; a dynamic host allocates the vectors
+ * given a trigger. */
 static void enable_vectors(struct qvm *vm, struct qdev *d)
 {
 	if (!d->noresize)
-		vm->r->set_irqs++;
+		enable_no_vec(vm, d);
 	vm->r->set_irqs++;
 	for (uint32_t i = 0; i < d->nr_vectors; i++)
 		if (d->noresize || d->v[i].use)
@@ -196,7 +206,7 @@ static void msix_enable(struct qvm *vm, struct qdev *d)
 	if (d->nr_vectors)
 		enable_vectors(vm, d);
 	else
-		vm->r->set_irqs++;	/* vfio_enable_msix_no_vec */
+		enable_no_vec(vm, d);
 }
 
 static void unuse(struct qvec *x)

@@ -97,6 +97,7 @@ struct tee {
 	struct libmsix_backend *rb, *kb;
 	uint32_t n;
 	int64_t gen;
+	bool s_enable, c_enable;/* the guest's MSI-X Enable, forwarded */
 	bool k_on;		/* MSI-X on at the host */
 	uint32_t k_count;	/* NORESIZE: host vectors [0, k_count) */
 	uint64_t set_irqs, reenables, allocs, releases;
@@ -198,14 +199,13 @@ static void host_vector(struct tee *t, uint32_t i)
 
 /*
  * One SET_IRQS over [start, start + count) of t->v[].want. The kernel
- * allocates host vectors as vfio-pci does: a NORESIZE enable allocates the
- * whole range [0, start + count); a dynamic one allocates a vector when it
- * first gets a trigger, and keeps it until MSI-X is disabled.
+ * allocates host vectors as vfio-pci does: the SET_IRQS that turns MSI-X on
+ * allocates [0, start + count) (pci_alloc_irq_vectors); later, a dynamic
+ * host allocates a vector when it first gets a trigger. Either keeps its
+ * vectors until MSI-X is disabled.
  */
 static void k_set(struct tee *t, uint32_t start, uint32_t count)
 {
-	bool noresize = t->be.flags & LIBMSIX_BE_NORESIZE;
-
 	t->set_irqs++;
 	for (uint32_t i = start; i < start + count; i++) {
 		t->v[i].kfd = t->v[i].want;
@@ -215,9 +215,8 @@ static void k_set(struct tee *t, uint32_t start, uint32_t count)
 	if (!t->k_on) {
 		t->k_on = true;
 		t->k_count = start + count;
-		if (noresize)
-			for (uint32_t i = 0; i < start + count; i++)
-				host_vector(t, i);
+		for (uint32_t i = 0; i < start + count; i++)
+			host_vector(t, i);
 	}
 }
 
@@ -252,9 +251,9 @@ static void k_runs(struct tee *t)
 	}
 }
 
-/* What lib/vfio.c's reconcile() does to make the kernel hold want[]. The
- * passthrough backend forwards no MSI-X Enable, so the host has MSI-X on
- * while some vector has a trigger. */
+/* What lib/vfio.c's reconcile() does to make the kernel hold want[], with
+ * MSI-X on while the guest has it on (the passthrough forwards the enable
+ * op to VFIO) or some vector has a trigger. */
 static void vfio_model(struct tee *t)
 {
 	bool noresize = t->be.flags & LIBMSIX_BE_NORESIZE;
@@ -270,12 +269,12 @@ static void vfio_model(struct tee *t)
 			top = i + 1;
 		change |= x->want != x->kfd;
 	}
-	if (!change && (top > 0) == t->k_on)
+	if (!change && (t->s_enable || top > 0) == t->k_on)
 		return;
-	if (top == 0) {
+	if (!t->s_enable && top == 0) {
 		k_disable(t);
 	} else if (!t->k_on) {
-		if (noresize) {
+		if (noresize && top > 0) {
 			k_set(t, 0, top);
 		} else {
 			if (t->v[0].want == FD_NONE) {
@@ -329,6 +328,7 @@ static int tee_commit(struct libmsix_backend *be)
 		x->c_kmask = x->s_kmask;
 		x->c_live = x->s_live;
 	}
+	t->c_enable = t->s_enable;
 	return 0;
 }
 
@@ -338,6 +338,7 @@ static void tee_abort(struct libmsix_backend *be)
 
 	t->kb->ops->abort(t->kb);
 	t->rb->ops->abort(t->rb);
+	t->s_enable = t->c_enable;
 	for (uint32_t i = 0; i < t->n; i++) {
 		struct tvec *x = &t->v[i];
 
@@ -364,6 +365,13 @@ static int tee_poll(struct libmsix_backend *be, uint32_t v)
 	return t->rb->ops->poll(t->rb, v);
 }
 
+/* The guest's MSI-X Enable: VFIO keeps the function's MSI-X on with it. */
+static int tee_enable(struct libmsix_backend *be, bool on)
+{
+	to_tee(be)->s_enable = on;
+	return 0;
+}
+
 static const struct libmsix_backend_ops tee_ops = {
 	.size = sizeof(struct libmsix_backend_ops),
 	.alloc = tee_alloc,
@@ -376,6 +384,7 @@ static const struct libmsix_backend_ops tee_ops = {
 	.abort = tee_abort,
 	.deliver = tee_deliver,
 	.poll = tee_poll,
+	.enable = tee_enable,
 };
 
 /* ------------------------------------------------------------------------ */
