@@ -230,8 +230,6 @@ static int parse_value(struct ctx *c, struct jval *v)
 
 static int parse_object(struct ctx *c, struct jobj *o)
 {
-	char buf[48];
-
 	o->n = 0;
 	if (expect(c, '{', "'{' (one JSON object per line)"))
 		return -1;
@@ -269,9 +267,12 @@ static int parse_object(struct ctx *c, struct jobj *o)
 		}
 	}
 	skip_ws(c);
-	if (c->p != c->end)
+	if (c->p != c->end) {
+		char buf[48];
+
 		return fail(c, "trailing data after the object: %s",
 			    here(c, buf, sizeof(buf)));
+	}
 	return 0;
 }
 
@@ -574,7 +575,6 @@ static int do_line(struct ctx *c)
 	const struct jval *tn;
 	struct trace_device *d;
 	struct trace_event ev = { 0 };
-	int op;
 
 	if (c->p == c->end)
 		return fail(c, "empty line");
@@ -624,7 +624,8 @@ static int do_line(struct ctx *c)
 	if (!strcmp(type, "snapshot")) {
 		if (get_dev(c, &o, &d))
 			return -1;
-		op = get_op(c, &o, "save", "load");
+		int op = get_op(c, &o, "save", "load");
+
 		if (op < 0)
 			return -1;
 		ev.kind = op ? EV_LOAD : EV_SAVE;
