@@ -266,8 +266,8 @@ LIBMSIX_EXPORT int libmsix_ims_create(struct libmsix_ims_store *store,
  */
 LIBMSIX_EXPORT void libmsix_ims_destroy(struct libmsix_ims *ims);
 
-/** libmsix_ims_backend() - the backend to pass to libmsix_dev_create();
- * NULL for NULL. */
+/** libmsix_ims_backend() - the backend to pass to libmsix_dev_create().
+ * Return: it; NULL for NULL. Context: any thread. */
 LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_ims_backend(struct libmsix_ims *ims);
 
@@ -377,10 +377,12 @@ LIBMSIX_EXPORT int libmsix_soft_ims_create(uint32_t nr_slots,
 					   void *opaque,
 					   struct libmsix_soft_ims **out);
 
-/** libmsix_soft_ims_destroy() - free; NULL allowed. Destroy the store first. */
+/** libmsix_soft_ims_destroy() - free; NULL allowed. Destroy the store first.
+ * Context: any thread; no other call on @soft may run. */
 LIBMSIX_EXPORT void libmsix_soft_ims_destroy(struct libmsix_soft_ims *soft);
 
-/** libmsix_soft_ims_hw() - the device to pass to libmsix_ims_store_create(). */
+/** libmsix_soft_ims_hw() - the device to pass to libmsix_ims_store_create().
+ * Return: it; NULL for NULL. Context: any thread. */
 LIBMSIX_EXPORT struct libmsix_ims_hw *
 libmsix_soft_ims_hw(struct libmsix_soft_ims *soft);
 
@@ -390,6 +392,7 @@ libmsix_soft_ims_hw(struct libmsix_soft_ims *soft);
  * Return: LIBMSIX_DELIVERED (sent to the sink), LIBMSIX_LATCHED (masked:
  * pending bit set); -EINVAL for NULL or @slot >= nr_slots; -ENOENT when the
  * slot is not claimed (nothing happens).
+ * Context: any thread (the device's interrupt source). Calls back: the sink.
  */
 LIBMSIX_EXPORT int libmsix_soft_ims_raise(struct libmsix_soft_ims *soft,
 					  uint32_t slot);
@@ -408,7 +411,7 @@ struct libmsix_soft_ims_slot {
 };
 
 /** libmsix_soft_ims_slot() - slot @slot into @out.
- * Return: 0; -EINVAL for NULL or @slot >= nr_slots. */
+ * Return: 0; -EINVAL for NULL or @slot >= nr_slots. Context: any thread. */
 LIBMSIX_EXPORT int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft,
 					 uint32_t slot,
 					 struct libmsix_soft_ims_slot *out);
@@ -418,6 +421,7 @@ LIBMSIX_EXPORT int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft,
  * starting with the @k-th write from now (1 = the next one). k = 0 cancels.
  * A failed write changes nothing.
  * Return: 0; -EINVAL for NULL or @err >= 0.
+ * Context: any thread.
  */
 LIBMSIX_EXPORT int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft,
 					 uint32_t k, uint32_t n, int err);
@@ -442,7 +446,8 @@ struct libmsix_soft_ims_stats {
 	uint64_t pending_reads;
 };
 
-/** libmsix_soft_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL. */
+/** libmsix_soft_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
+ * Context: any thread. */
 LIBMSIX_EXPORT int
 libmsix_soft_ims_get_stats(struct libmsix_soft_ims *soft,
 			   struct libmsix_soft_ims_stats *out);

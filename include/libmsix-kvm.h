@@ -365,10 +365,13 @@ LIBMSIX_EXPORT int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
  * libmsix_kvm_destroy() - deassign the device's irqfds, remove its routes
  * (one upload if any remain), free its GSIs, close its eventfds, free it.
  * Call after libmsix_dev_destroy() of the device using it. NULL is allowed.
+ * Context: any thread; no other call on @kvm may run. Calls:
+ * KVM_IRQFD, KVM_SET_GSI_ROUTING.
  */
 LIBMSIX_EXPORT void libmsix_kvm_destroy(struct libmsix_kvm *kvm);
 
-/** libmsix_kvm_backend() - the backend to pass to libmsix_dev_create(). */
+/** libmsix_kvm_backend() - the backend to pass to libmsix_dev_create().
+ * Return: it; NULL for NULL. Context: any thread. */
 LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_kvm_backend(struct libmsix_kvm *kvm);
 
@@ -415,8 +418,8 @@ LIBMSIX_EXPORT int libmsix_kvm_vector_eventfd_get(struct libmsix_kvm *kvm,
 
 /**
  * libmsix_kvm_eventfd_generation() - changes every time a commit replaces
- * a vector's eventfd (see libmsix_kvm_vector_eventfd_get()); 0 for NULL.
- * Context: any thread, lock-free.
+ * a vector's eventfd (see libmsix_kvm_vector_eventfd_get()).
+ * Return: the generation; 0 for NULL. Context: any thread, lock-free.
  */
 LIBMSIX_EXPORT uint64_t libmsix_kvm_eventfd_generation(struct libmsix_kvm *kvm);
 
@@ -545,11 +548,12 @@ libmsix_passthrough_create(struct libmsix_vfio *vfio, struct libmsix_kvm *kvm,
 			   struct libmsix_passthrough **out);
 
 /** libmsix_passthrough_destroy() - free (after libmsix_dev_destroy()).
- * NULL is allowed. */
+ * NULL is allowed. Context: any thread; no other call on @pt may run. */
 LIBMSIX_EXPORT void
 libmsix_passthrough_destroy(struct libmsix_passthrough *pt);
 
-/** libmsix_passthrough_backend() - the backend for libmsix_dev_create(). */
+/** libmsix_passthrough_backend() - the backend for libmsix_dev_create().
+ * Return: it; NULL for NULL. Context: any thread. */
 LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_passthrough_backend(struct libmsix_passthrough *pt);
 

@@ -199,8 +199,9 @@ LIBMSIX_EXPORT void libmsix_vfio_close(struct libmsix_vfio *vfio);
 LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_vfio_backend(struct libmsix_vfio *vfio);
 
-/** libmsix_vfio_device_fd() - the VFIO device fd (for the VMM's own BAR and
- * config accesses), or -1 for NULL. Context: any thread. */
+/** libmsix_vfio_device_fd() - the VFIO device fd, for the VMM's own BAR and
+ * config accesses. Return: the fd (owned by @vfio when it opened it);
+ * -1 for NULL. Context: any thread. */
 LIBMSIX_EXPORT int libmsix_vfio_device_fd(const struct libmsix_vfio *vfio);
 
 /**
@@ -299,7 +300,8 @@ LIBMSIX_EXPORT size_t libmsix_vfio_poll_fds(struct libmsix_vfio *vfio,
 					    size_t max);
 
 /** libmsix_vfio_poll_generation() - changes every time the list of
- * libmsix_vfio_poll_fds() changes; 0 for NULL. Context: any thread. */
+ * libmsix_vfio_poll_fds() changes. Return: the generation; 0 for NULL.
+ * Context: any thread. */
 LIBMSIX_EXPORT uint64_t libmsix_vfio_poll_generation(struct libmsix_vfio *vfio);
 
 /**

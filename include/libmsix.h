@@ -521,11 +521,13 @@ LIBMSIX_EXPORT int libmsix_vector_unuse(struct libmsix_dev *dev,
 					uint32_t vector);
 
 /** libmsix_vector_use_all() - libmsix_vector_use() on every vector, one commit.
- * Return: 0; -EOVERFLOW (nothing changed); or a backend -errno. */
+ * Return: 0; -EOVERFLOW (nothing changed); or a backend -errno.
+ * Context: as libmsix_vector_use(). */
 LIBMSIX_EXPORT int libmsix_vector_use_all(struct libmsix_dev *dev);
 
 /** libmsix_vector_unuse_all() - set every use count to 0, one commit.
- * Return: 0, or a backend -errno (state is still unused; logged). */
+ * Return: 0, or a backend -errno (state is still unused; logged).
+ * Context: as libmsix_vector_use(). */
 LIBMSIX_EXPORT int libmsix_vector_unuse_all(struct libmsix_dev *dev);
 
 /* ------------------------------------------------------------------------ */
@@ -571,8 +573,9 @@ LIBMSIX_EXPORT int libmsix_retry(struct libmsix_dev *dev);
 /* ------------------------------------------------------------------------ */
 
 /**
- * libmsix_save_size() - bytes libmsix_save() writes for @dev:
- * 24 + 18 * N + 8 * ceil(N / 64). 0 for NULL.
+ * libmsix_save_size() - bytes libmsix_save() writes for @dev.
+ * Return: 24 + 18 * N + 8 * ceil(N / 64); 0 for NULL.
+ * Context: any thread; N never changes, so it takes no lock.
  */
 LIBMSIX_EXPORT size_t libmsix_save_size(const struct libmsix_dev *dev);
 
@@ -679,17 +682,22 @@ struct libmsix_stats {
 LIBMSIX_EXPORT int libmsix_get_stats(struct libmsix_dev *dev,
 				     struct libmsix_stats *out);
 
-/** libmsix_nr_vectors() - N. */
+/** libmsix_nr_vectors() - N, the number of table entries.
+ * Return: 1..2048; 0 for NULL. Context: any thread, lock-free. */
 LIBMSIX_EXPORT uint32_t libmsix_nr_vectors(const struct libmsix_dev *dev);
 
-/** libmsix_enabled() - MSI-X Enable as the guest last wrote it. */
+/** libmsix_enabled() - MSI-X Enable as the guest last wrote it.
+ * Return: the bit; false for NULL. Context: any thread but a callback of
+ * the same device (it takes the device lock). */
 LIBMSIX_EXPORT bool libmsix_enabled(struct libmsix_dev *dev);
 
-/** libmsix_function_masked() - Function Mask as the guest last wrote it. */
+/** libmsix_function_masked() - Function Mask as the guest last wrote it.
+ * Return: the bit; false for NULL. Context: as libmsix_enabled(). */
 LIBMSIX_EXPORT bool libmsix_function_masked(struct libmsix_dev *dev);
 
-/** libmsix_policy_name() - "auto", "lazy", "preallocate", "incremental",
- * or NULL for an unknown value. */
+/** libmsix_policy_name() - the name of @policy, for logs and options.
+ * Return: "auto", "lazy", "preallocate", "incremental" (static strings), or
+ * NULL for an unknown value. Context: any thread. */
 LIBMSIX_EXPORT const char *libmsix_policy_name(enum libmsix_policy policy);
 
 /* ------------------------------------------------------------------------ */
@@ -745,9 +753,11 @@ struct libmsix_recorder;
  */
 LIBMSIX_EXPORT int libmsix_recorder_create(uint32_t flags, uint32_t max_vectors,
 					   struct libmsix_recorder **out);
-/** libmsix_recorder_destroy() - free; NULL allowed. */
+/** libmsix_recorder_destroy() - free; NULL allowed. Destroy the device that
+ * uses it first. Context: any thread; no other call on @rec may run. */
 LIBMSIX_EXPORT void libmsix_recorder_destroy(struct libmsix_recorder *rec);
-/** libmsix_recorder_backend() - the embedded backend to pass to dev_create. */
+/** libmsix_recorder_backend() - the embedded backend to pass to
+ * libmsix_dev_create(). Return: it; NULL for NULL. Context: any thread. */
 LIBMSIX_EXPORT struct libmsix_backend *
 libmsix_recorder_backend(struct libmsix_recorder *rec);
 /**
@@ -756,6 +766,7 @@ libmsix_recorder_backend(struct libmsix_recorder *rec);
  * errno). k = 0 cancels. A failing commit leaves the committed state as it
  * was, as the contract demands.
  * Return: 0; -EINVAL for a non-negative @err or NULL.
+ * Context: any thread.
  */
 LIBMSIX_EXPORT int libmsix_recorder_fail(struct libmsix_recorder *rec,
 					 enum libmsix_rec_kind kind,
@@ -798,28 +809,38 @@ struct libmsix_rec_rule {
  */
 LIBMSIX_EXPORT int libmsix_recorder_add_rule(struct libmsix_recorder *rec,
 					     const struct libmsix_rec_rule *rule);
-/** libmsix_recorder_clear_rules() - drop every rule; NULL allowed. */
+/** libmsix_recorder_clear_rules() - drop every rule; NULL allowed.
+ * Context: any thread. */
 LIBMSIX_EXPORT void libmsix_recorder_clear_rules(struct libmsix_recorder *rec);
-/** libmsix_recorder_count() - ops recorded so far. */
+/** libmsix_recorder_count() - ops recorded so far (since the last clear).
+ * Return: the count; 0 for NULL. Context: any thread. */
 LIBMSIX_EXPORT size_t libmsix_recorder_count(struct libmsix_recorder *rec);
-/** libmsix_recorder_op() - the @i-th op; NULL when out of range. The pointer
- * is valid until the next op or clear. */
+/** libmsix_recorder_op() - the @i-th op recorded, from 0.
+ * Return: a pointer valid until the next op or clear; NULL for NULL or @i
+ * out of range. Context: any thread, while no op runs on the recorder. */
 LIBMSIX_EXPORT const struct libmsix_rec_op *
 libmsix_recorder_op(struct libmsix_recorder *rec, size_t i);
-/** libmsix_recorder_count_kind() - ops of @kind recorded so far. */
+/** libmsix_recorder_count_kind() - ops of @kind recorded so far.
+ * Return: the count; 0 for NULL. Context: any thread. */
 LIBMSIX_EXPORT size_t libmsix_recorder_count_kind(struct libmsix_recorder *rec,
 						  enum libmsix_rec_kind kind);
-/** libmsix_recorder_clear() - forget recorded ops (not the host state). */
+/** libmsix_recorder_clear() - forget recorded ops (not the host state);
+ * NULL allowed. Context: any thread. */
 LIBMSIX_EXPORT void libmsix_recorder_clear(struct libmsix_recorder *rec);
 /**
- * libmsix_recorder_host() - committed host state of @vector:
- * LIBMSIX_HOST_ALLOCATED | ROUTED | UNMASKED bits, or 0 when out of range.
+ * libmsix_recorder_host() - committed host state of @vector (0..2047).
+ * Return: LIBMSIX_HOST_ALLOCATED | ROUTED | UNMASKED bits; 0 for NULL or
+ * @vector out of range. Context: any thread.
  */
 LIBMSIX_EXPORT uint32_t libmsix_recorder_host(struct libmsix_recorder *rec,
 					      uint32_t vector);
-/** libmsix_recorder_violations() - backend-contract violations seen. */
+/** libmsix_recorder_violations() - backend-contract violations seen.
+ * Return: the count (a correct libmsix makes 0); 0 for NULL.
+ * Context: any thread. */
 LIBMSIX_EXPORT size_t libmsix_recorder_violations(struct libmsix_recorder *rec);
-/** libmsix_recorder_set_poll() - make poll of @vector return 1 once. */
+/** libmsix_recorder_set_poll() - make the next poll of @vector (0..2047)
+ * return 1 once, as a host interrupt caught while masked would.
+ * Return: 0; -EINVAL for NULL or @vector out of range. Context: any thread. */
 LIBMSIX_EXPORT int libmsix_recorder_set_poll(struct libmsix_recorder *rec,
 					     uint32_t vector);
 

@@ -6,6 +6,9 @@
 #    MANDIR/man3/<name>.3, and no page exists for anything else;
 #  - each page is that function's own: its NAME line starts with the name
 #    and its SYNOPSIS holds the prototype;
+#  - each page says which threads may call the function (CONTEXT) and,
+#    unless it returns void, what it returns (RETURN VALUE): the header's
+#    doc comment has "Context:" and "Return:";
 #  - every page, and MANDIR/man7/libmsix.7, renders with no warning from
 #    `man --warnings` (groff's -ww: what lintian checks too), and
 #    libmsix(7) names every function.
@@ -82,6 +85,15 @@ check()
 			echo "FAIL: $page: no prototype of $f"
 			fail=1
 		fi
+		if ! grep -qx 'CONTEXT' <<<"$out"; then
+			echo "FAIL: $f: its doc comment has no \"Context:\" (which threads)"
+			fail=1
+		fi
+		if ! grep -qE "(^|[^*])\<void +$f\(" <<<"$out" &&
+		   ! grep -qx 'RETURN VALUE' <<<"$out"; then
+			echo "FAIL: $f: its doc comment has no \"Return:\""
+			fail=1
+		fi
 	done
 	for page in "$man"/man3/*.3; do
 		[ -e "$page" ] || continue
@@ -123,7 +135,8 @@ selftest()
 	trap "rm -rf '$tmp'" EXIT
 	mkdir -p "$tmp/inc"
 	cat >"$tmp/inc/a.h" <<-'EOF'
-	/** libmsix_one() - the first. @x: a value. Return: 0. */
+	/** libmsix_one() - the first. @x: a value. Return: 0.
+	 * Context: any thread. */
 	LIBMSIX_EXPORT int libmsix_one(int x);
 	/** libmsix_two() - the second.
 	 * Context: any thread. */
@@ -156,6 +169,13 @@ selftest()
 	expect fail "a page with troff warnings"
 	gen_pages; sed -i 's/libmsix_two/libmsix_twx/g' "$tmp/man/man7/libmsix.7"
 	expect fail "libmsix(7) missing a function"
+	cp "$tmp/inc/a.h" "$tmp/a.h.orig"
+	sed -i 's/ \* Context: any thread\. \*\// *\//' "$tmp/inc/a.h"
+	gen_pages; expect fail "a function whose doc says no Context"
+	cp "$tmp/a.h.orig" "$tmp/inc/a.h"
+	sed -i 's/ Return: 0\.$//' "$tmp/inc/a.h"
+	gen_pages; expect fail "an int function whose doc says no Return"
+	cp "$tmp/a.h.orig" "$tmp/inc/a.h"
 	return $rc
 }
 
