@@ -160,8 +160,8 @@ def split_doc(name, lines):
             am = re.match(r"((?:@\w+(?:,\s*)?)+)\s*:\s*(.*)", first)
             if am:
                 # "@a: x; @b: y" on one line: several arguments.
-                for piece in re.split(r";\s+(?=@\w+(?:,\s*@\w+)*\s*:)",
-                                      first):
+                for piece in re.split(r"(?:;|(?<=\.))\s+"
+                                      r"(?=@\w+(?:,\s*@\w+)*\s*:)", first):
                     pm = re.match(r"((?:@\w+(?:,\s*)?)+)\s*:\s*(.*)", piece)
                     if pm:
                         names = re.findall(r"@(\w+)", pm.group(1))
