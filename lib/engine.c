@@ -213,7 +213,7 @@ struct flush {
 #define FOR_FLUSH(dev, f, v) FOR_TOUCHED(dev, v, (f)->lo, (f)->hi)
 
 /* Host-state @bit of @e goes @on in this transaction (from !@on). */
-static bool goes(const struct vec *e, uint8_t bit, bool on)
+static inline bool goes(const struct vec *e, uint8_t bit, bool on)
 {
 	return !!(e->want & bit) == on && !!(e->host & bit) != on;
 }
@@ -250,19 +250,20 @@ static int alloc_each(struct libmsix_dev *dev, uint32_t start, uint32_t end)
 	return 0;
 }
 
-/* Stage alloc (@on) or release of each run of touched vectors whose host
- * vector comes (@on) or goes. */
-static int stage_runs(struct libmsix_dev *dev, struct flush *f, bool on)
+/* Stage alloc (@on) or release of each run of touched vectors in [lo, hi)
+ * whose host vector comes (@on) or goes; *@staged when one was. */
+static int stage_runs(struct libmsix_dev *dev, uint32_t lo, uint32_t hi,
+		      bool on, bool *staged)
 {
 	const struct libmsix_backend_ops *ops = dev->be->ops;
 	int (*op)(struct libmsix_backend *, uint32_t, uint32_t) =
 		on ? ops->alloc : ops->release;
 	_Atomic uint64_t *c = on ? &dev->cnt.be_alloc : &dev->cnt.be_release;
-	uint32_t v = f->lo;
+	uint32_t v = lo;
 
 #define CHANGES(x) \
 	(bit_test(dev->touched, (int)(x)) && goes(&dev->vec[x], H_ALLOC, on))
-	while (v < f->hi) {
+	while (v < hi) {
 		uint32_t start;
 		int err;
 
@@ -271,11 +272,11 @@ static int stage_runs(struct libmsix_dev *dev, struct flush *f, bool on)
 			continue;
 		}
 		start = v;
-		while (v < f->hi && CHANGES(v))
+		while (v < hi && CHANGES(v))
 			v++;
 		if (!op)
 			continue;
-		f->staged = true;
+		*staged = true;
 		err = op(dev->be, start, v - start);
 		count_op(dev, c, err);
 		if (err == -ENOSPC && on)
@@ -315,7 +316,7 @@ static bool needs_route(const struct vec *e)
 
 /* Stage @op (mask, unroute, unmask) on every touched vector whose host
  * @bit goes @on; counted in @c. A backend without the op needs none. */
-static int stage_each(struct libmsix_dev *dev, struct flush *f,
+static inline int stage_each(struct libmsix_dev *dev, struct flush *f,
 		      int (*op)(struct libmsix_backend *, uint32_t),
 		      uint8_t bit, bool on, _Atomic uint64_t *c)
 {
@@ -346,9 +347,13 @@ static int stage_host_vectors(struct libmsix_dev *dev, struct flush *f)
 	int err = 0;
 
 	if (live_resize(dev)) {
-		err = stage_runs(dev, f, false);
+		/* Out of line: a local flag, so that *f stays in registers. */
+		bool staged = false;
+
+		err = stage_runs(dev, f->lo, f->hi, false, &staged);
 		if (!err)
-			err = stage_runs(dev, f, true);
+			err = stage_runs(dev, f->lo, f->hi, true, &staged);
+		f->staged |= staged;
 	} else if (f->new_prefix != dev->prefix) {
 		if (f->new_prefix == 0 && ops->release) {
 			f->staged = true;
