@@ -472,9 +472,54 @@ static void mismatch(struct row *r, const struct trace_event *e)
 		r->first_mismatch = e->line;
 }
 
-static void replay_event(struct rdev *d, const struct trace_event *e,
-			 struct row *r)
+/* One replay: the VM all devices share, and what it counts. */
+struct run {
+	const struct trace *t;
+	struct libmsix_kvm_vm *vm;
+	struct fake_kvm *fk;
+	bool live;
+	enum libmsix_policy policy;
+	struct row *r;
+	FILE *err;
+	struct rdev *devs;	/* TRACE_MAX_DEVICES */
+};
+
+static void collect(struct rdev *d, struct row *r);
+
+/*
+ * A snapshot load, modelled as an incoming migration, as the QEMU rows model
+ * it: the source's device goes with the source (its teardown is not
+ * counted), and a fresh device on the same VM restores the blob (counted).
+ */
+static int migrate(struct run *run, struct rdev *d,
+		   const struct trace_device *td)
 {
+	struct fake_kvm before = *run->fk;
+	void *blob = d->blob;
+	size_t len = d->blob_len;
+	int err;
+
+	collect(d, run->r);
+	d->blob = NULL;
+	rdev_free(d);
+	*run->fk = before;
+	err = rdev_init(d, td, run->vm, run->live, run->policy);
+	d->blob = blob;
+	d->blob_len = len;
+	if (err) {
+		fprintf(run->err, "%s:%u: cannot set up the device a snapshot loads into: %s\n",
+			run->t->path, td->line, strerror(-err));
+		return -1;
+	}
+	/* A backend refusal leaves vectors blocked: counted as faults. */
+	libmsix_load(d->dev, blob, len);
+	return 0;
+}
+
+static int replay_event(struct run *run, const struct trace_event *e)
+{
+	struct rdev *d = &run->devs[e->dev];
+	struct row *r = run->r;
 	uint32_t v32;
 	uint64_t v64;
 	long len;
@@ -523,9 +568,10 @@ static void replay_event(struct rdev *d, const struct trace_event *e,
 	case EV_LOAD:
 		/* A load with no save before it restores nothing. */
 		if (d->blob)
-			libmsix_load(d->dev, d->blob, d->blob_len);
+			return migrate(run, d, &run->t->dev[e->dev]);
 		break;
 	}
+	return 0;
 }
 
 static void collect(struct rdev *d, struct row *r)
@@ -576,24 +622,26 @@ int replay_libmsix(const struct trace *t, bool live,
 		.ioctl = fake_ioctl,
 		.ioctl_opaque = &fk,
 	};
-	struct libmsix_kvm_vm *vm;
-	struct rdev *devs;
+	struct run run = {
+		.t = t, .fk = &fk, .live = live, .policy = policy, .r = r,
+		.err = err,
+	};
 	int ret = 0, e;
 
-	devs = calloc(TRACE_MAX_DEVICES, sizeof(*devs));
-	if (!devs) {
+	run.devs = calloc(TRACE_MAX_DEVICES, sizeof(*run.devs));
+	if (!run.devs) {
 		fprintf(err, "%s: out of memory\n", t->path);
 		return -1;
 	}
-	e = libmsix_kvm_vm_create(&vc, &vm);
+	e = libmsix_kvm_vm_create(&vc, &run.vm);
 	if (e) {
 		fprintf(err, "%s: cannot create the KVM route table: %s\n",
 			t->path, strerror(-e));
-		free(devs);
+		free(run.devs);
 		return -1;
 	}
 	if (deferred) {
-		e = libmsix_kvm_vm_set_routing(vm, &rt);
+		e = libmsix_kvm_vm_set_routing(run.vm, &rt);
 		if (e) {
 			fprintf(err, "%s: cannot defer routing: %s\n", t->path,
 				strerror(-e));
@@ -603,7 +651,7 @@ int replay_libmsix(const struct trace *t, bool live,
 	for (unsigned i = 0; i < TRACE_MAX_DEVICES && !ret; i++) {
 		if (!t->dev[i].declared)
 			continue;
-		e = rdev_init(&devs[i], &t->dev[i], vm, live, policy);
+		e = rdev_init(&run.devs[i], &t->dev[i], run.vm, live, policy);
 		if (e) {
 			fprintf(err, "%s:%u: cannot set up device %u: %s\n",
 				t->path, t->dev[i].line, i, strerror(-e));
@@ -615,24 +663,24 @@ int replay_libmsix(const struct trace *t, bool live,
 
 		if (deferred && (ev->kind == EV_NOTIFY ||
 				 (ev->flags & EVF_IDLE_BEFORE)))
-			ret = flush(vm, t, err);
+			ret = flush(run.vm, t, err);
 		if (!ret)
-			replay_event(&devs[ev->dev], ev, r);
+			ret = replay_event(&run, ev);
 	}
 	if (!ret && deferred)
-		ret = flush(vm, t, err);
+		ret = flush(run.vm, t, err);
 	if (!ret) {
 		/* Counted before teardown: the trace's cost only. */
 		for (unsigned i = 0; i < TRACE_MAX_DEVICES; i++)
-			if (devs[i].dev)
-				collect(&devs[i], r);
+			if (run.devs[i].dev)
+				collect(&run.devs[i], r);
 		r->uploads = fk.uploads;
 		r->entries = fk.entries;
 		r->irqfds = fk.irqfds;
 	}
 	for (unsigned i = 0; i < TRACE_MAX_DEVICES; i++)
-		rdev_free(&devs[i]);
-	libmsix_kvm_vm_destroy(vm);
-	free(devs);
+		rdev_free(&run.devs[i]);
+	libmsix_kvm_vm_destroy(run.vm);
+	free(run.devs);
 	return ret;
 }

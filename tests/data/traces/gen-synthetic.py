@@ -159,3 +159,16 @@ affinity(out, 3, 2, True)
 unbind(out, 17, uses=False)
 bring_up(out, 17, uses=False)
 write("linux-assigned-nvme-17.jsonl", out)
+
+# 5 vectors of an assigned device: bring-up, an interrupt while vector 1 is
+# masked, a snapshot saved and loaded (a migration), then vector 1 unmasked:
+# the pending bit crosses the migration and is replayed once.
+out = []
+header(out, "nvme", 5)
+bring_up(out, 5, uses=False)
+ctrl(out, 1, True)
+line(out, type="notify", dev=0, vector=1)
+line(out, type="snapshot", dev=0, op="save")
+line(out, type="snapshot", dev=0, op="load")
+ctrl(out, 1, False)
+write("linux-assigned-migrate-5.jsonl", out)
