@@ -248,7 +248,7 @@ struct libmsix_ims_config {
 
 /**
  * libmsix_ims_create() - a backend for one device on @store.
- * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags, N outside
+ * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), unknown flags, N outside
  * 1..2048, @reserve > N, or @reserve 0 without LIBMSIX_IMS_F_FORCE;
  * -ENOSPC when the store cannot guarantee @reserve slots (Tsirkin: fail at
  * setup, not at guest run time); -ENOMEM.

@@ -103,7 +103,7 @@ struct libmsix_kvm_vm_config {
  * libmsix_kvm_vm_create() - the route table of one VM, empty but for the
  * routes LIBMSIX_KVM_VM_X86_IRQCHIP keeps. Nothing is uploaded yet.
  * @cfg: copied. @out: receives the object.
- * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags or a
+ * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), unknown flags or a
  * negative @vm_fd; -ENOTSUP when KVM lacks KVM_CAP_IRQ_ROUTING, KVM_CAP_IRQFD
  * or KVM_CAP_SIGNAL_MSI; -ENXIO (logged) when the VM has no in-kernel
  * irqchip (neither KVM_CREATE_IRQCHIP nor KVM_CAP_SPLIT_IRQCHIP; checked on
@@ -256,7 +256,7 @@ struct libmsix_kvm_routing {
  * Switching to LIBMSIX_KVM_ROUTING_IMMEDIATE flushes first. A bound already
  * reached by the vectors waiting now is flushed before this returns.
  * @rt: copied.
- * Return: 0; -EINVAL for NULL, a short @rt->size, an unknown mode or a
+ * Return: 0; -EINVAL for NULL, a @rt->size below sizeof(size_t), an unknown mode or a
  * @max_delay_ns beyond 10 s; the -errno of the flush when leaving deferred
  * mode (the old mode stays; see libmsix_kvm_vm_flush()).
  * Context: any thread, not from a libmsix or backend callback. Calls:
@@ -350,7 +350,7 @@ struct libmsix_kvm_config {
 
 /**
  * libmsix_kvm_create() - a backend for one device of @vm.
- * Return: 0; -EINVAL for NULL, a short @cfg->size, unknown flags, N outside
+ * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), unknown flags, N outside
  * 1..2048, @reserve > N, @reserve > 0 without LIBMSIX_KVM_F_IRQFD, a GSI
  * budget of 0 (no @reserve, no FORCE) for an irqfd device, or FORCE or
  * FALLBACK without IRQFD; -ENOSPC when the VM cannot guarantee @reserve GSIs
@@ -538,7 +538,7 @@ struct libmsix_passthrough_config {
  * Both must outlive the passthrough; destroy the libmsix device first, then
  * this, then @kvm and @vfio. Neither may be used as a backend on its own
  * meanwhile.
- * Return: 0; -EINVAL for NULL, a short @cfg->size, flags, an unknown @mask,
+ * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), flags, an unknown @mask,
  * a KVM device without IRQFD or with fewer vectors; -ENOMEM.
  * Context: any thread.
  */

@@ -136,7 +136,7 @@ struct libmsix_vfio_opts {
  * One group can be opened once: for a second device of the same group, open
  * it yourself and use libmsix_vfio_adopt().
  *
- * Return: 0; -EINVAL for NULL arguments, a short @opts->size, unknown flags
+ * Return: 0; -EINVAL for NULL arguments, a @opts->size below sizeof(size_t), unknown flags
  * or a malformed address; -ENOENT when no such PCI device exists or the VFIO
  * driver is not loaded; -ENODEV when the device has no IOMMU group or is not
  * bound to a VFIO driver; -EACCES/-EPERM when the group or container cannot
@@ -168,7 +168,7 @@ LIBMSIX_EXPORT int libmsix_vfio_open(const char *address,
  * The device must have MSI-X off at the host (no SET_IRQS on the MSI-X index
  * issued by anyone else), since the backend tracks what the kernel holds.
  *
- * Return: 0; -EINVAL for NULL @opts/@out, a short @opts->size, unknown flags
+ * Return: 0; -EINVAL for NULL @opts/@out, a @opts->size below sizeof(size_t), unknown flags
  * or a negative fd; -ENOTTY when @device_fd is not a VFIO device; -ENOTSUP
  * when it is not a PCI device or has no MSI-X capability or no MSI-X IRQ
  * index; -EIO when the config region cannot be read or the capability is

@@ -18,8 +18,13 @@
  * backend work of one guest access or one transaction into one commit.
  *
  * ABI: SONAME libmsix.so.0, symbols versioned per release (LIBMSIX_0.1, ...).
- * Structs passed in carry their own size (.size) so they can grow. What
- * changes the SONAME and what only adds a version node: docs/abi.md.
+ * Structs passed in carry their own size (.size) so they can grow, with
+ * libbpf's rule: a struct from an older, smaller header is accepted and
+ * the members it lacks read as 0 (NULL); one from a newer, larger header
+ * is accepted when every byte past this library's struct is 0, else
+ * refused with -E2BIG (a member it cannot honour is never ignored
+ * silently); a .size below sizeof(size_t) is -EINVAL. What changes the
+ * SONAME and what only adds a version node: docs/abi.md.
  *
  * Threads: no global library state. Every object is independent. The
  * device-side hot path (libmsix_notify(), libmsix_clear_pending()) takes no
@@ -336,11 +341,15 @@ struct libmsix_dev;
  * @be:  backend; must outlive the device. Its ops->deliver must be set.
  * @out: receives the device.
  *
- * Return: 0; -EINVAL if @cfg, @be or @out is NULL, @cfg->size is too small,
- * an unknown flag is set, or the geometry breaks a rule (N outside 1..2048,
+ * Return: 0; -EINVAL if @cfg, @be, @be->ops or @be->ops->deliver or @out
+ * is NULL, @cfg->size is below sizeof(size_t), @be->ops->size is below
+ * offsetof(struct libmsix_backend_ops, poll), an unknown flag is set, or
+ * the geometry breaks a rule (N outside 1..2048,
  * BIR > 5 or reserved for the header type, offset not QWORD aligned, table
  * or PBA outside its BAR or overlapping, non-memory BAR, upper half of a
- * 64-bit BAR); the log says which rule. -ENOMEM.
+ * 64-bit BAR); the log says which rule. -E2BIG when @cfg->size or
+ * @be->ops->size is larger than this library's struct and a byte (an op)
+ * past it is set (logged). -ENOMEM.
  * Context: any thread. Calls back: @cfg->log.
  */
 LIBMSIX_EXPORT int libmsix_dev_create(const struct libmsix_config *cfg,
@@ -802,7 +811,7 @@ struct libmsix_rec_rule {
  * (up to 16), and with libmsix_recorder_fail(). Every rule an op matches
  * counts it; the op returns the @err of the first rule past its @skip. A
  * rule that has failed @times ops goes.
- * Return: 0; -EINVAL for NULL, a short @rule->size, an unknown @kind, a
+ * Return: 0; -EINVAL for NULL, a @rule->size below sizeof(size_t), an unknown @kind, a
  * non-negative @err or a @vector >= 2048 other than
  * LIBMSIX_REC_ANY_VECTOR; -ENOSPC with 16 rules already.
  * Context: any thread.

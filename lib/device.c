@@ -119,19 +119,52 @@ static void reset_state(struct libmsix_dev *dev)
 	}
 }
 
-int libmsix_dev_create(const struct libmsix_config *cfg,
+/* The backend @be: its ops table's .size and required op. */
+static int check_backend(const struct libmsix_config *cfg,
+			 const struct libmsix_backend *be)
+{
+	const struct libmsix_backend_ops *ops;
+
+	if (!be)
+		REJECT(cfg, "libmsix_dev_create(): be is NULL");
+	ops = be->ops;
+	if (!ops)
+		REJECT(cfg, "libmsix_dev_create(): be->ops is NULL");
+	/* The oldest ops table ends after deliver (poll came later). */
+	if (ops->size < offsetof(struct libmsix_backend_ops, poll))
+		REJECT(cfg, "libmsix_dev_create(): be->ops->size %zu is smaller than the oldest ops table (%zu bytes)",
+		       ops->size, offsetof(struct libmsix_backend_ops, poll));
+	if (lmx_size_check(ops, ops->size, sizeof(*ops))) {
+		lmx_cfg_log(cfg, LOG_ERR,
+			    "libmsix: libmsix_dev_create(): be->ops->size %zu: the ops this libmsix does not know (past %zu bytes) are not all NULL",
+			    ops->size, sizeof(*ops));
+		return -E2BIG;
+	}
+	if (!ops->deliver)
+		REJECT(cfg, "libmsix_dev_create(): be->ops->deliver is NULL: every backend needs it");
+	return 0;
+}
+
+int libmsix_dev_create(const struct libmsix_config *ucfg,
 		       struct libmsix_backend *be, struct libmsix_dev **out)
 {
+	struct libmsix_config c, *cfg = &c;
 	pthread_mutexattr_t attr;
 	struct libmsix_dev *dev;
 	size_t bytes;
 	int err;
 
-	if (!cfg || !be || !out || cfg->size < sizeof(*cfg) || !be->ops ||
-	    be->ops->size < offsetof(struct libmsix_backend_ops, poll) ||
-	    !be->ops->deliver)
+	if (!ucfg || !out) /* no log sink to say so */
 		return -EINVAL;
-	err = validate(cfg);
+	err = LMX_STRUCT_IN(&c, ucfg);
+	if (err == -E2BIG)
+		lmx_cfg_log(ucfg, LOG_ERR,
+			    "libmsix: libmsix_dev_create(): cfg->size %zu: the members this libmsix does not know (past %zu bytes) are not all 0",
+			    ucfg->size, sizeof(c));
+	if (!err)
+		err = check_backend(cfg, be);
+	if (!err)
+		err = validate(cfg);
 	if (err)
 		return err;
 

@@ -588,6 +588,10 @@ int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
 
 	if (!hw || !out || !hw->ops)
 		return -EINVAL;
+	/* An older, shorter table is read by HW_OP(); a newer one's extra
+	 * ops must all be NULL: this libmsix would never call them. */
+	if (lmx_size_check(hw->ops, hw->ops->size, sizeof(*hw->ops)))
+		return hw->ops->size < sizeof(size_t) ? -EINVAL : -E2BIG;
 	/* The only required op must be inside the table the device built. */
 	if (!HW_OP(hw, write))
 		return -EINVAL;
@@ -677,13 +681,19 @@ static void set_engine_budget(struct libmsix_ims *ims)
 }
 
 int libmsix_ims_create(struct libmsix_ims_store *st,
-		       const struct libmsix_ims_config *cfg,
+		       const struct libmsix_ims_config *ucfg,
 		       struct libmsix_ims **out)
 {
+	struct libmsix_ims_config c;
+	const struct libmsix_ims_config *cfg = &c;
 	struct libmsix_ims *ims;
+	int err;
 
-	if (!st || !cfg || !out || cfg->size < sizeof(*cfg))
+	if (!st || !ucfg || !out)
 		return -EINVAL;
+	err = LMX_STRUCT_IN(&c, ucfg);
+	if (err)
+		return err;
 	if (cfg->flags & ~LIBMSIX_IMS_F_FORCE)
 		return -EINVAL;
 	if (cfg->nr_vectors < 1 || cfg->nr_vectors > LIBMSIX_MAX_VECTORS)

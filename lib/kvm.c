@@ -992,14 +992,20 @@ static bool irqchip_missing(struct libmsix_kvm_vm *vm, uint32_t top)
 #endif
 }
 
-int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *cfg,
+int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *ucfg,
 			  struct libmsix_kvm_vm **out)
 {
+	struct libmsix_kvm_vm_config c;
+	const struct libmsix_kvm_vm_config *cfg = &c;
 	struct libmsix_kvm_vm *vm;
 	int cap, r;
 
-	if (!cfg || !out || cfg->size < sizeof(*cfg) ||
-	    (cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP) || cfg->vm_fd < 0)
+	if (!ucfg || !out)
+		return -EINVAL;
+	r = LMX_STRUCT_IN(&c, ucfg);
+	if (r)
+		return r;
+	if ((cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP) || cfg->vm_fd < 0)
 		return -EINVAL;
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -1176,12 +1182,17 @@ int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
 #define MAX_DELAY_NS 10000000000ull
 
 int libmsix_kvm_vm_set_routing(struct libmsix_kvm_vm *vm,
-			       const struct libmsix_kvm_routing *rt)
+			       const struct libmsix_kvm_routing *urt)
 {
+	struct libmsix_kvm_routing r, *rt = &r;
 	int err = 0;
 
-	if (!vm || !rt || rt->size < sizeof(*rt) ||
-	    (rt->mode != LIBMSIX_KVM_ROUTING_IMMEDIATE &&
+	if (!vm || !urt)
+		return -EINVAL;
+	err = LMX_STRUCT_IN(&r, urt);
+	if (err)
+		return err;
+	if ((rt->mode != LIBMSIX_KVM_ROUTING_IMMEDIATE &&
 	     rt->mode != LIBMSIX_KVM_ROUTING_DEFERRED) ||
 	    rt->max_delay_ns > MAX_DELAY_NS)
 		return -EINVAL;
@@ -1244,7 +1255,7 @@ static int check_config(const struct libmsix_kvm_config *c)
 {
 	bool irqfd_dev = c->flags & LIBMSIX_KVM_F_IRQFD;
 
-	if (c->size < sizeof(*c) || (c->flags & ~KVM_F_ALL))
+	if (c->flags & ~KVM_F_ALL)
 		return -EINVAL;
 	if (c->nr_vectors < 1 || c->nr_vectors > LIBMSIX_MAX_VECTORS ||
 	    c->reserve > c->nr_vectors)
@@ -1259,16 +1270,20 @@ static int check_config(const struct libmsix_kvm_config *c)
 }
 
 int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
-		       const struct libmsix_kvm_config *cfg,
+		       const struct libmsix_kvm_config *ucfg,
 		       struct libmsix_kvm **out)
 {
+	struct libmsix_kvm_config c;
+	const struct libmsix_kvm_config *cfg = &c;
 	struct libmsix_kvm *k;
 	bool irqfd_dev;
 	int err;
 
-	if (!vm || !cfg || !out)
+	if (!vm || !ucfg || !out)
 		return -EINVAL;
-	err = check_config(cfg);
+	err = LMX_STRUCT_IN(&c, ucfg);
+	if (!err)
+		err = check_config(cfg);
 	if (err)
 		return err;
 	irqfd_dev = cfg->flags & LIBMSIX_KVM_F_IRQFD;

@@ -343,16 +343,24 @@ static const struct libmsix_backend_ops pt_ops = {
 
 int libmsix_passthrough_create(struct libmsix_vfio *vfio,
 			       struct libmsix_kvm *kvm,
-			       const struct libmsix_passthrough_config *cfg,
+			       const struct libmsix_passthrough_config *ucfg,
 			       struct libmsix_passthrough **out)
 {
+	struct libmsix_passthrough_config c;
+	const struct libmsix_passthrough_config *cfg = &c;
 	struct libmsix_passthrough *pt;
 	struct libmsix_vfio_info info;
 	struct libmsix_backend *vb, *kb;
 	uint32_t n;
 
-	if (!vfio || !kvm || !cfg || !out || cfg->size < sizeof(*cfg) ||
-	    cfg->flags || (unsigned)cfg->mask > LIBMSIX_PT_MASK_IRQFD)
+	int err;
+
+	if (!vfio || !kvm || !ucfg || !out)
+		return -EINVAL;
+	err = LMX_STRUCT_IN(&c, ucfg);
+	if (err)
+		return err;
+	if (cfg->flags || (unsigned)cfg->mask > LIBMSIX_PT_MASK_IRQFD)
 		return -EINVAL;
 	vb = libmsix_vfio_backend(vfio);
 	kb = libmsix_kvm_backend(kvm);

@@ -366,12 +366,16 @@ int libmsix_recorder_fail(struct libmsix_recorder *rec,
 }
 
 int libmsix_recorder_add_rule(struct libmsix_recorder *rec,
-			      const struct libmsix_rec_rule *rule)
+			      const struct libmsix_rec_rule *urule)
 {
-	int err = 0;
+	struct libmsix_rec_rule r, *rule = &r;
+	int err;
 
-	if (!rec || !rule || rule->size < sizeof(*rule))
+	if (!rec || !urule)
 		return -EINVAL;
+	err = LMX_STRUCT_IN(&r, urule);
+	if (err)
+		return err;
 	if (rule->err >= 0 || (unsigned)rule->kind > LIBMSIX_REC_POLL ||
 	    (rule->vector != LIBMSIX_REC_ANY_VECTOR &&
 	     rule->vector >= LIBMSIX_MAX_VECTORS))

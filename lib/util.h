@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "libmsix.h"
@@ -33,6 +34,49 @@
 #define LMX_OP(ops, type, m)                                          \
 	((ops)->size >= offsetof(type, m) + sizeof((ops)->m) ? (ops)->m \
 							      : NULL)
+
+/*
+ * The .size of the public structs that begin with their own size_t size
+ * (configs, options, rules, ops tables), as libbpf's libbpf_validate_opts()
+ * has it: a struct from an older, smaller header is accepted, and the
+ * members it lacks read as 0; one from a newer, larger header only when
+ * every byte the library does not know is 0, since a member it cannot
+ * honour must not be ignored silently. @user: the caller's struct, @usize
+ * its .size, @ours: sizeof the library's.
+ * Return: 0; -EINVAL when @usize does not even cover .size; -E2BIG when a
+ * byte past @ours is not 0.
+ */
+static inline int lmx_size_check(const void *user, size_t usize, size_t ours)
+{
+	const unsigned char *p = user;
+
+	if (usize < sizeof(size_t))
+		return -EINVAL;
+	for (size_t i = ours; i < usize; i++)
+		if (p[i])
+			return -E2BIG;
+	return 0;
+}
+
+/*
+ * Copy such a struct into the library's own @out (@ours bytes): checked as
+ * lmx_size_check() does, the members the caller's lacks zeroed, and
+ * out->size set to @ours. Read only what the caller's .size covers.
+ */
+static inline int lmx_struct_in(void *out, size_t ours, const void *user)
+{
+	size_t usize = *(const size_t *)user;
+	int err = lmx_size_check(user, usize, ours);
+
+	if (err)
+		return err;
+	memset(out, 0, ours);
+	memcpy(out, user, usize < ours ? usize : ours);
+	*(size_t *)out = ours;
+	return 0;
+}
+
+#define LMX_STRUCT_IN(out, user) lmx_struct_in((out), sizeof(*(out)), (user))
 
 /* [@start, @start + @count) is a non-empty range of vectors 0..@n-1. */
 static inline bool lmx_range_ok(uint32_t n, uint32_t start, uint32_t count)

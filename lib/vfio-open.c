@@ -203,8 +203,7 @@ static struct libmsix_vfio *vf_new(const struct libmsix_vfio_opts *opts,
 
 	if (!vf)
 		return NULL;
-	vf->opts = *opts;
-	vf->opts.size = sizeof(vf->opts);
+	LMX_STRUCT_IN(&vf->opts, opts); /* check_opts() accepted it */
 	snprintf(vf->log_prefix, sizeof(vf->log_prefix), "libmsix-vfio %.63s: ",
 		 name);
 	vf->container_fd = vf->group_fd = vf->device_fd = -1;
@@ -227,9 +226,15 @@ static void vf_free(struct libmsix_vfio *vf)
 
 static int check_opts(const struct libmsix_vfio_opts *opts, const void *out)
 {
-	if (!opts || !out || opts->size < sizeof(*opts))
+	struct libmsix_vfio_opts o;
+	int err;
+
+	if (!opts || !out)
 		return -EINVAL;
-	if (opts->flags)
+	err = LMX_STRUCT_IN(&o, opts);
+	if (err)
+		return err;
+	if (o.flags)
 		return -EINVAL;
 	return 0;
 }
@@ -409,7 +414,7 @@ int libmsix_vfio_open(const char *address,
 	int err = check_opts(opts, out);
 
 	if (err || !address)
-		return -EINVAL;
+		return err ? err : -EINVAL;
 	if (!address_ok(address)) {
 		vf = vf_new(opts, "?");
 		if (!vf)

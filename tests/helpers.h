@@ -78,6 +78,23 @@ static inline void tdev_free(struct tdev *t)
 	libmsix_recorder_destroy(t->rec);
 }
 
+/*
+ * A public struct that begins with its own size_t size, as a newer header
+ * would have it: the @n bytes of @s, then @tail more bytes, all 0 but the
+ * last, which is @last. .size says n + tail. free() it.
+ */
+static inline void *grown_struct(const void *s, size_t n, size_t tail,
+				 unsigned char last)
+{
+	unsigned char *b = (unsigned char *)calloc(1, n + tail);
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, s, n);
+	*(size_t *)(void *)b = n + tail;
+	b[n + tail - 1] = last;
+	return b;
+}
+
 /* Guest accesses. */
 static inline uint32_t cfg_read(struct tdev *t, uint32_t off, uint32_t size)
 {

@@ -336,8 +336,16 @@ START_TEST(test_create_validates_config)
 	struct libmsix_ims_config c = ims_config(8, 2, 0, &e->sink);
 	struct libmsix_ims *ims = NULL;
 
-	c.size = sizeof(c) - 1;
+	/* .size: not even itself; a newer header's unknown member set. */
+	c.size = sizeof(size_t) - 1;
 	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
+	c.size = sizeof(c);
+	{
+		void *g = grown_struct(&c, sizeof(c), 8, 1);
+
+		ck_assert_int_eq(libmsix_ims_create(e->store, g, &ims), -E2BIG);
+		free(g);
+	}
 	c = ims_config(8, 2, 0x80, &e->sink);
 	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
 	c = ims_config(0, 0, LIBMSIX_IMS_F_FORCE, &e->sink);

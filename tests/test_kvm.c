@@ -169,6 +169,18 @@ START_TEST(test_vm_create_rejects_bad_config)
 	c.size = 4;
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
 	c.size = sizeof(c);
+	{
+		void *g = grown_struct(&c, sizeof(c), 8, 1);
+
+		ck_assert_int_eq(libmsix_kvm_vm_create(g, &vm), -E2BIG);
+		free(g);
+		/* An older header without log_level and opaque: accepted. */
+		c.size = offsetof(struct libmsix_kvm_vm_config, log_level);
+		ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), 0);
+		ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
+		vm = NULL;
+		c.size = sizeof(c);
+	}
 	c.flags = 0x80;
 	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
 	c.flags = 0;
@@ -346,6 +358,13 @@ START_TEST(test_create_budget_zero_rejected)
 	kc.nr_vectors = 8;
 	kc.flags = 0x100;
 	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	kc.flags = LIBMSIX_KVM_F_IRQFD;
+	{
+		void *g = grown_struct(&kc, sizeof(kc), 8, 1);
+
+		ck_assert_int_eq(libmsix_kvm_create(vm, g, &k), -E2BIG);
+		free(g);
+	}
 	ck_assert_ptr_null(k);
 	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
 	free(f);
@@ -1337,9 +1356,15 @@ START_TEST(test_deferred_bad_input)
 
 	ck_assert_int_eq(libmsix_kvm_vm_set_routing(NULL, &rt), -EINVAL);
 	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, NULL), -EINVAL);
-	rt.size = sizeof(rt) - 1;
+	rt.size = sizeof(size_t) - 1;
 	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), -EINVAL);
 	rt.size = sizeof(rt);
+	{
+		void *g = grown_struct(&rt, sizeof(rt), 8, 1);
+
+		ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, g), -E2BIG);
+		free(g);
+	}
 	rt.mode = (enum libmsix_kvm_routing_mode)7;
 	ck_assert_int_eq(libmsix_kvm_vm_set_routing(kt->vm, &rt), -EINVAL);
 	rt.mode = LIBMSIX_KVM_ROUTING_DEFERRED;

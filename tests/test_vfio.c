@@ -185,9 +185,16 @@ START_TEST(test_open_bad_arguments)
 	ck_assert_int_eq(libmsix_vfio_open(NULL, &o, &vf), -EINVAL);
 	ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", NULL, &vf), -EINVAL);
 	ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", &o, NULL), -EINVAL);
-	o.size = sizeof(o) - 1;
+	o.size = sizeof(size_t) - 1;
 	ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", &o, &vf), -EINVAL);
 	o.size = sizeof(o);
+	{
+		void *g = grown_struct(&o, sizeof(o), 8, 1);
+
+		ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", g, &vf),
+				 -E2BIG);
+		free(g);
+	}
 	o.flags = 1;
 	ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", &o, &vf), -EINVAL);
 	ck_assert_ptr_null(vf);
