@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The IMS backend: guest MSI-X vectors backed by the slots of a device's
- * Interrupt Message Store, and a software IMS device that checks how it is
- * driven.
+ * Interrupt Message Store. (A software IMS device that checks how it is
+ * driven is lib/soft-ims.c.)
  *
  * One event, one path. The guest unmasks vector 7 of a device on a store:
  *   the engine stages alloc(7,1) -> a slot s is taken from the pool (within
@@ -23,9 +23,9 @@
 
 #include <bsd/bitstring.h>
 
-#include "util.h"
+#include "ims.h"
 #include "pool.h"
-#include "libmsix-ims.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------------ */
 /* State                                                                     */
@@ -86,7 +86,6 @@ struct libmsix_ims_store {
 	uint64_t exhausted, writes, write_errors, rollbacks;
 };
 
-static const struct libmsix_ims_entry reset_entry = { .masked = true };
 
 /* An op of the device, or NULL when absent or past the table's size. */
 #define HW_OP(hw, m) LMX_OP((hw)->ops, struct libmsix_ims_ops, m)
@@ -95,13 +94,6 @@ static const struct libmsix_ims_entry reset_entry = { .masked = true };
 static struct libmsix_ims *to_ims(struct libmsix_backend *be)
 {
 	return container_of(be, struct libmsix_ims, be);
-}
-
-static bool same_msg(const struct libmsix_ims_entry *a,
-		     const struct libmsix_ims_entry *b)
-{
-	return a->address == b->address && a->data == b->data &&
-	       a->cookie == b->cookie;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -193,7 +185,7 @@ static int transition(struct libmsix_ims_store *st, uint32_t s,
 	struct libmsix_ims_entry now = st->cur[s], e;
 	bool was_masked = now.masked;
 
-	if (!same_msg(&now, t)) {
+	if (!lmx_ims_same_msg(&now, t)) {
 		int err;
 
 		if (!now.masked) {
@@ -381,7 +373,7 @@ static int ims_unmask(struct libmsix_backend *be, uint32_t v)
 /* What vector @iv's slot should hold once the staged state commits. */
 static struct libmsix_ims_entry target(const struct ivec *iv)
 {
-	struct libmsix_ims_entry t = reset_entry;
+	struct libmsix_ims_entry t = lmx_ims_reset_entry;
 
 	if (iv->st_fl & IV_ROUTED) {
 		t.address = iv->st_msg.address;
@@ -441,7 +433,7 @@ static int ims_commit(struct libmsix_backend *be)
 		if (iv->st_slot >= 0)
 			t = target(iv);
 		else if (iv->slot >= 0)
-			t = reset_entry; /* released: nothing may linger */
+			t = lmx_ims_reset_entry; /* released: nothing may linger */
 		else
 			continue;
 		u = &ims->undo[nu++];
@@ -613,7 +605,7 @@ int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
 		return -ENOMEM;
 	}
 	for (uint32_t s = 0; s < st->cap; s++)
-		st->cur[s] = reset_entry;
+		st->cur[s] = lmx_ims_reset_entry;
 	pthread_mutex_init(&st->lock, NULL);
 	*out = st;
 	return 0;
@@ -765,7 +757,7 @@ void libmsix_ims_destroy(struct libmsix_ims *ims)
 
 		if (iv->emulated || iv->slot < 0)
 			continue;
-		if (transition(st, s, &reset_entry, NULL) < 0)
+		if (transition(st, s, &lmx_ims_reset_entry, NULL) < 0)
 			quarantine(st, s);
 		else if (release)
 			release(st->hw, s);
@@ -898,283 +890,5 @@ int libmsix_ims_get_stats(struct libmsix_ims *ims,
 	out->peak = ims->share.peak;
 	out->exhausted = ims->exhausted;
 	pthread_mutex_unlock(&ims->store->lock);
-	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The software IMS device                                                   */
-/* ------------------------------------------------------------------------ */
-
-struct soft_slot {
-	struct libmsix_ims_entry e;
-	bool claimed;
-	bool pending;
-	uint64_t writes;
-	uint64_t sent;
-};
-
-struct libmsix_soft_ims {
-	struct libmsix_ims_hw hw;
-	pthread_mutex_t lock;
-	libmsix_soft_ims_sink_fn sink;
-	void *opaque;
-	/* Injected failures: writes fail_k .. fail_k + fail_n - 1 from now. */
-	uint32_t fail_k, fail_n;
-	int fail_err;
-	struct libmsix_soft_ims_stats st;
-	struct soft_slot s[];
-};
-
-static struct libmsix_soft_ims *to_soft(struct libmsix_ims_hw *hw)
-{
-	return container_of(hw, struct libmsix_soft_ims, hw);
-}
-
-static bool is_reset(const struct libmsix_ims_entry *e)
-{
-	return e->masked && same_msg(e, &reset_entry);
-}
-
-/* Soft lock held. The message leaves the slot; its pending bit is spent. */
-static void soft_send(struct libmsix_soft_ims *soft, uint32_t i)
-{
-	struct soft_slot *s = &soft->s[i];
-	struct libmsix_msg msg = { .address = s->e.address, .data = s->e.data };
-
-	s->pending = false;
-	s->sent++;
-	soft->st.sent++;
-	if (soft->sink)
-		soft->sink(soft->opaque, i, &msg, s->e.cookie);
-}
-
-static bool soft_should_fail(struct libmsix_soft_ims *soft)
-{
-	if (soft->fail_n == 0)
-		return false;
-	if (soft->fail_k > 1) {
-		soft->fail_k--;
-		return false;
-	}
-	soft->fail_n--;
-	soft->st.failed++;
-	return true;
-}
-
-static int soft_write(struct libmsix_ims_hw *hw, uint32_t i,
-		      const struct libmsix_ims_entry *e)
-{
-	struct libmsix_soft_ims *soft = to_soft(hw);
-	struct soft_slot *s;
-	int err = 0;
-
-	pthread_mutex_lock(&soft->lock);
-	if (soft_should_fail(soft)) {
-		err = soft->fail_err;
-		goto out;
-	}
-	if (i >= hw->nr_slots || !e || !soft->s[i].claimed) {
-		soft->st.violations++;
-		err = -EINVAL;
-		goto out;
-	}
-	s = &soft->s[i];
-	/* R41: the message only changes under the mask. */
-	if (!same_msg(&s->e, e) && !(s->e.masked && e->masked)) {
-		soft->st.violations++;
-		err = -EINVAL;
-		goto out;
-	}
-	s->e = *e;
-	s->writes++;
-	soft->st.writes++;
-	/* §6.1.4.5: unmasking a slot with its pending bit set sends it. */
-	if (!e->masked && s->pending)
-		soft_send(soft, i);
-out:
-	pthread_mutex_unlock(&soft->lock);
-	return err;
-}
-
-static int soft_raise_locked(struct libmsix_soft_ims *soft, uint32_t i)
-{
-	struct soft_slot *s = &soft->s[i];
-
-	if (!s->claimed)
-		return -ENOENT;
-	if (s->e.masked) {
-		if (!s->pending)
-			soft->st.latched++;
-		s->pending = true;
-		return LIBMSIX_LATCHED;
-	}
-	soft_send(soft, i);
-	return LIBMSIX_DELIVERED;
-}
-
-static int soft_fire(struct libmsix_ims_hw *hw, uint32_t i)
-{
-	struct libmsix_soft_ims *soft = to_soft(hw);
-	int r;
-
-	pthread_mutex_lock(&soft->lock);
-	if (i >= hw->nr_slots || !soft->s[i].claimed) {
-		soft->st.violations++; /* libmsix fired a slot it does not own */
-		r = -EINVAL;
-	} else {
-		r = soft_raise_locked(soft, i);
-	}
-	pthread_mutex_unlock(&soft->lock);
-	return r < 0 ? r : 0;
-}
-
-static int soft_pending(struct libmsix_ims_hw *hw, uint32_t i)
-{
-	struct libmsix_soft_ims *soft = to_soft(hw);
-	int r;
-
-	pthread_mutex_lock(&soft->lock);
-	if (i >= hw->nr_slots || !soft->s[i].claimed) {
-		soft->st.violations++;
-		r = -EINVAL;
-	} else {
-		r = soft->s[i].pending;
-		soft->s[i].pending = false;
-		if (r)
-			soft->st.pending_reads++;
-	}
-	pthread_mutex_unlock(&soft->lock);
-	return r;
-}
-
-static void soft_claim(struct libmsix_ims_hw *hw, uint32_t i)
-{
-	struct libmsix_soft_ims *soft = to_soft(hw);
-
-	pthread_mutex_lock(&soft->lock);
-	if (i >= hw->nr_slots || soft->s[i].claimed || !is_reset(&soft->s[i].e)) {
-		soft->st.violations++;
-	} else {
-		soft->s[i].claimed = true;
-		soft->s[i].pending = false;
-		soft->st.claimed++;
-		soft->st.claims++;
-	}
-	pthread_mutex_unlock(&soft->lock);
-}
-
-static void soft_release(struct libmsix_ims_hw *hw, uint32_t i)
-{
-	struct libmsix_soft_ims *soft = to_soft(hw);
-
-	pthread_mutex_lock(&soft->lock);
-	/* A freed slot keeps no message: the next owner must not inherit it. */
-	if (i >= hw->nr_slots || !soft->s[i].claimed ||
-	    !is_reset(&soft->s[i].e)) {
-		soft->st.violations++;
-	} else {
-		soft->s[i].claimed = false;
-		soft->s[i].pending = false;
-		soft->st.claimed--;
-		soft->st.releases++;
-	}
-	pthread_mutex_unlock(&soft->lock);
-}
-
-static const struct libmsix_ims_ops soft_ops = {
-	.size = sizeof(struct libmsix_ims_ops),
-	.write = soft_write,
-	.pending = soft_pending,
-	.fire = soft_fire,
-	.claim = soft_claim,
-	.release = soft_release,
-};
-
-int libmsix_soft_ims_create(uint32_t nr_slots, libmsix_soft_ims_sink_fn sink,
-			    void *opaque, struct libmsix_soft_ims **out)
-{
-	struct libmsix_soft_ims *soft;
-
-	if (!out || nr_slots < 1 || nr_slots > LIBMSIX_IMS_MAX_SLOTS)
-		return -EINVAL;
-	soft = calloc(1, sizeof(*soft) + nr_slots * sizeof(struct soft_slot));
-	if (!soft)
-		return -ENOMEM;
-	soft->hw.ops = &soft_ops;
-	soft->hw.nr_slots = nr_slots;
-	soft->sink = sink;
-	soft->opaque = opaque;
-	for (uint32_t i = 0; i < nr_slots; i++)
-		soft->s[i].e = reset_entry;
-	pthread_mutex_init(&soft->lock, NULL);
-	*out = soft;
-	return 0;
-}
-
-void libmsix_soft_ims_destroy(struct libmsix_soft_ims *soft)
-{
-	if (!soft)
-		return;
-	pthread_mutex_destroy(&soft->lock);
-	free(soft);
-}
-
-struct libmsix_ims_hw *libmsix_soft_ims_hw(struct libmsix_soft_ims *soft)
-{
-	return soft ? &soft->hw : NULL;
-}
-
-int libmsix_soft_ims_raise(struct libmsix_soft_ims *soft, uint32_t slot)
-{
-	int r;
-
-	if (!soft || slot >= soft->hw.nr_slots)
-		return -EINVAL;
-	pthread_mutex_lock(&soft->lock);
-	r = soft_raise_locked(soft, slot);
-	pthread_mutex_unlock(&soft->lock);
-	return r;
-}
-
-int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft, uint32_t slot,
-			  struct libmsix_soft_ims_slot *out)
-{
-	const struct soft_slot *s;
-
-	if (!soft || !out || slot >= soft->hw.nr_slots)
-		return -EINVAL;
-	pthread_mutex_lock(&soft->lock);
-	s = &soft->s[slot];
-	memset(out, 0, sizeof(*out));
-	out->entry = s->e;
-	out->claimed = s->claimed;
-	out->pending = s->pending;
-	out->writes = s->writes;
-	out->sent = s->sent;
-	pthread_mutex_unlock(&soft->lock);
-	return 0;
-}
-
-int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft, uint32_t k,
-			  uint32_t n, int err)
-{
-	if (!soft || err >= 0)
-		return -EINVAL;
-	pthread_mutex_lock(&soft->lock);
-	soft->fail_k = k;
-	soft->fail_n = k ? n : 0;
-	soft->fail_err = err;
-	pthread_mutex_unlock(&soft->lock);
-	return 0;
-}
-
-int libmsix_soft_ims_get_stats(struct libmsix_soft_ims *soft,
-			       struct libmsix_soft_ims_stats *out)
-{
-	if (!soft || !out)
-		return -EINVAL;
-	pthread_mutex_lock(&soft->lock);
-	*out = soft->st;
-	pthread_mutex_unlock(&soft->lock);
 	return 0;
 }
