@@ -12,12 +12,17 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 usage: run-in-guest.sh --kernel 6.1|6.12 [--vectors N] [--kvm] [--timeout SECS]
+                       [--inner-kernel] [--file PATH]...
                        [--] PROG [ARGS...] [';;' PROG [ARGS...]]...
 
   --kernel 6.1|6.12  Debian 12 cloud kernel to boot
   --vectors N        MSI-X vectors of the ivshmem-doorbell device, 1..2048 (8)
   --kvm              also load irqbypass, kvm, kvm-amd npt=1: /dev/kvm exists
   --timeout SECS     kill the guest after SECS seconds (300)
+  --inner-kernel     also put the kernel itself and its virtio modules into
+                     the guest, for a nested guest: /boot/vmlinuz,
+                     /boot/modules/*.ko, load order in /boot/modules.load
+  --file PATH        copy the file PATH into the guest as /f/<name>
 
 Each PROG (a host path to a static executable) runs in the guest, in order,
 with LIBMSIX_TEST_DEVICE=<sysfs address> and LIBMSIX_TEST_KERNEL=<6.1|6.12>.
@@ -43,7 +48,8 @@ skip() {
 trap 'say "internal error: \"$BASH_COMMAND\" failed (exit $?) at line $LINENO"; exit 1' ERR
 
 # ---------------------------------------------------------------- arguments
-kernel='' vectors=8 kvm=0 timeout_s=300
+kernel='' vectors=8 kvm=0 timeout_s=300 inner=0
+files=()
 need_arg() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -54,6 +60,13 @@ while [[ $# -gt 0 ]]; do
 	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
 	--timeout=*) timeout_s=${1#*=}; shift ;;
 	--kvm) kvm=1; shift ;;
+	--inner-kernel) inner=1; shift ;;
+	--file)
+		need_arg "$@"
+		[[ -f $2 ]] || die "--file $2: no such file"
+		files+=("$2")
+		shift 2
+		;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; break ;;
 	-*) die "unknown option $1 (see --help)" ;;
@@ -205,6 +218,10 @@ resolve_image() {
 	printf '%s_%s\n' "$img-unsigned" "$ver"
 }
 
+# Modules unpacked from the package: the L1 guest's (VFIO, KVM) and the
+# virtio drivers a nested guest loads (--inner-kernel).
+roots=(vfio_pci vfio_iommu_type1 kvm_amd virtio_pci virtio_blk virtio_rng)
+
 # modinfo_depends KO: the module's own dependency list (what depmod puts in
 # modules.dep; the .deb ships no modules.dep and the host may lack kmod).
 modinfo_depends() { tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | tr ',-' ' _'; }
@@ -250,7 +267,8 @@ fetch_kernel() {
 
 	# Breadth-first over the dependency graph, one tar pass per level.
 	# ccp comes in through kvm_amd's depends= on the kernels that need it.
-	local todo=(vfio_pci vfio_iommu_type1 kvm_amd) next extract deps
+	# Built-in roots (the virtio drivers may be) need nothing.
+	local todo=("${roots[@]}") next extract deps
 	: >"$tmp/new/deps"
 	while ((${#todo[@]})); do
 		extract=() next=()
@@ -286,11 +304,16 @@ fetch_kernel() {
 		done
 		todo=("${next[@]}")
 	done
+	printf '%s\n' "${roots[*]}" >"$tmp/new/roots"
 	printf '%s\n' "$pkgver" >"$tmp/new/package"
 	rm -rf "$dir"
 	mv "$tmp/new" "$dir"
 	rm -rf "$tmp"
 }
+
+# A cached kernel is complete when it was unpacked for the same module roots
+# (an older cache without the inner guest's virtio modules is unpacked again).
+cache_ok() { [[ -f $1/package && -f $1/roots && $(<"$1/roots") == "${roots[*]}" ]]; }
 
 # The metapackage is resolved again only when the apt lists change.  Stale
 # lists can name a package the mirror no longer has: then update and retry.
@@ -298,7 +321,7 @@ pointer=$cache/kernels/resolved-$kernel
 key=$(lists_key)
 old_key='' cached=''
 if [[ -f $pointer ]] && read -r old_key cached <"$pointer"; then
-	[[ -f $cache/kernels/$cached/package ]] || cached=''
+	cache_ok "$cache/kernels/$cached" || cached=''
 fi
 pkgver=''
 if [[ -n $cached && $old_key == "${key%% *}" ]]; then
@@ -306,7 +329,7 @@ if [[ -n $cached && $old_key == "${key%% *}" ]]; then
 else
 	for attempt in 1 2; do
 		if pkgver=$(resolve_image); then
-			[[ ! -f $cache/kernels/$pkgver/package ]] || break
+			! cache_ok "$cache/kernels/$pkgver" || break
 			fetch_kernel "$pkgver" "$cache/kernels/$pkgver" && break
 		fi
 		pkgver=''
@@ -364,6 +387,28 @@ load vfio
 load vfio_iommu_type1
 load vfio_pci
 ((kvm == 0)) || load kvm_amd
+
+# The nested guest's kernel and virtio modules (not loaded here).
+if ((inner)); then
+	mkdir -p "$root/boot/modules"
+	cp "$kdir/vmlinuz" "$root/boot/vmlinuz"
+	: >"$root/boot/modules.load"
+	declare -A inner_loaded=()
+	inner_load() {
+		local n=$1 d
+		[[ -z ${inner_loaded[$n]:-} ]] || return 0
+		inner_loaded[$n]=1
+		[[ -v dep_of[$n] ]] || return 0 # built in
+		for d in ${dep_of[$n]}; do inner_load "$d"; done
+		cp "$kdir/modules/$n.ko" "$root/boot/modules/"
+		printf '%s.ko\n' "$n" >>"$root/boot/modules.load"
+	}
+	for m in virtio_pci virtio_blk virtio_rng; do inner_load "$m"; done
+fi
+if ((${#files[@]})); then
+	mkdir -p "$root/f"
+	for f in "${files[@]}"; do cp "$f" "$root/f/"; done
+fi
 
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$work/initrd"
 
