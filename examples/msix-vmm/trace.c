@@ -4,6 +4,9 @@
  * model's use/unuse calls, as JSON Lines in the format of docs/trace.md
  * (version 1). One line per record, written under a lock in the order the
  * VMM handed the accesses to libmsix (each under the device's msix_lock).
+ * The device line also carries "next_cap", the Next Capability Pointer the
+ * capability reports (struct libmsix_config.next_cap): readers that know it
+ * can replay the capability header's reads exactly; others ignore it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -81,9 +84,10 @@ void trace_device(struct vmm *vm, const struct virtio_dev *vd)
 	emit(vm,
 	     "\"type\":\"device\",\"dev\":%d,\"name\":\"%s\",\"nr_vectors\":%u,"
 	     "\"cap_offset\":%u,\"table_bir\":%u,\"table_offset\":%u,"
-	     "\"pba_bir\":%u,\"pba_offset\":%u",
+	     "\"pba_bir\":%u,\"pba_offset\":%u,\"next_cap\":%u",
 	     vd->trace_id, vd->name, c->nr_vectors, c->cap_offset,
-	     c->table_bir, c->table_offset, c->pba_bir, c->pba_offset);
+	     c->table_bir, c->table_offset, c->pba_bir, c->pba_offset,
+	     c->next_cap);
 }
 
 void trace_config(struct vmm *vm, int dev, bool write, uint32_t off,
