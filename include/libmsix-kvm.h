@@ -260,7 +260,7 @@ struct libmsix_kvm_routing {
  * @max_delay_ns beyond 10 s; the -errno of the flush when leaving deferred
  * mode (the old mode stays; see libmsix_kvm_vm_flush()).
  * Context: any thread, not from a libmsix or backend callback. Calls:
- * KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_SIGNAL_MSI (the flush); the devices'
+ * KVM_SET_GSI_ROUTING, KVM_IRQFD (the flush); the devices'
  * libmsix_kvm_fallback_fn with the VM lock held.
  */
 LIBMSIX_EXPORT int
@@ -270,22 +270,25 @@ libmsix_kvm_vm_set_routing(struct libmsix_kvm_vm *vm,
 /**
  * libmsix_kvm_vm_flush() - upload the deferred batch and move every waiting
  * vector of every device of the VM to its irqfd: one KVM_SET_GSI_ROUTING of
- * the whole table (none when KVM already has every route), then per vector:
- * read its eventfd, deliver what it held with KVM_SIGNAL_MSI and the route's
- * message (what KVM would inject), and KVM_IRQFD assign. A count written
- * after the read is injected by KVM at the assign. Each switched vector's
- * libmsix_kvm_fallback_fn gets fd -1: stop polling. Nothing is lost and
- * nothing delivered twice across the switch, whatever the VMM's poller does
- * meanwhile (libmsix_kvm_consume() takes the same lock and refuses an
- * assigned irqfd). Cheap when nothing waits: call it from the event loop
- * whenever the guest's burst of accesses is over, or from a timer.
+ * the whole table (none when KVM already has every route), then one
+ * KVM_IRQFD assign per vector. An interrupt the VMM already read with
+ * libmsix_kvm_consume() is the VMM's to deliver (libmsix_notify()); one
+ * still in the eventfd at the assign is injected by KVM, once. Each
+ * switched vector's libmsix_kvm_fallback_fn gets fd -1: stop polling.
+ * Nothing is lost and nothing delivered twice across the switch, whatever
+ * the VMM's poller does meanwhile (libmsix_kvm_consume() takes the same
+ * lock and refuses an assigned irqfd; the count KVM's assign leaves
+ * readable is dropped before the irqfd is ever deassigned). Cheap when
+ * nothing waits: call it from the event loop whenever the guest's burst of
+ * accesses is over, or from a timer.
  * Return: the number of vectors switched (0: nothing waited); -EINVAL for
  * NULL; the -errno of KVM_SET_GSI_ROUTING (nothing switched, all keep
  * waiting, served by the VMM) or of the first KVM_IRQFD that failed (that
  * vector keeps waiting, the others switched).
  * Context: any thread, not from a libmsix or backend callback; serialised
- * with the commits of the VM's devices by the VM lock. Calls: as above,
- * the fallback callbacks with the VM lock held.
+ * with the commits of the VM's devices by the VM lock. Calls:
+ * KVM_SET_GSI_ROUTING and KVM_IRQFD on the VM fd; the fallback callbacks
+ * with the VM lock held.
  */
 LIBMSIX_EXPORT int libmsix_kvm_vm_flush(struct libmsix_kvm_vm *vm);
 
