@@ -24,6 +24,12 @@
 #include "util.h"
 
 /*
+ * The core's files call one way: model.c (guest accesses, notify),
+ * device.c (lifetime, introspection) and snapshot.c call engine.c (the
+ * lifecycle), and everything calls log.c. engine.c calls none of them:
+ * what it needs of a vector's state (its message, a replay) is inline
+ * here, with the state.
+ *
  * Functions shared between the library's files are prefixed lmx_: libmsix.a
  * is linked into VMMs statically, and a generic name such as deliver() or
  * dev_lock() would clash with the VMM's own.
@@ -157,10 +163,6 @@ void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	     const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
 
-/* model.c */
-void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg);
-int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e);
-
 /* engine.c: all with the device lock held. */
 void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);
 void lmx_engine_set_mask(struct libmsix_dev *dev, uint32_t v, bool masked);
@@ -245,6 +247,45 @@ static inline void lmx_store_mask(struct vec *e, bool masked)
 static inline struct hot_counters *hot(struct libmsix_dev *dev, uint32_t v)
 {
 	return &dev->hot[v % HOT_SHARDS];
+}
+
+/*
+ * A vector's message, with the state it is read from: the engine (routes,
+ * replays), the model (notify, which reads it lock-free under the sequence
+ * count, model.c) and introspection all read it this way.
+ */
+static inline void lmx_msg_from_words(uint32_t lo, uint32_t hi, uint32_t data,
+				      struct libmsix_msg *msg)
+{
+	msg->address = (uint64_t)hi << 32 | lo;
+	msg->data = data;
+}
+
+/* Read the message of @e; caller holds the device lock (no writer runs). */
+static inline void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg)
+{
+	lmx_msg_from_words(
+		atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
+		atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
+		atomic_load_explicit(&e->data, memory_order_relaxed), msg);
+}
+
+/* Send @e's message through the backend (lock held: a replay); on failure
+ * latch the pending bit and count it. Return: the deliver op's result. */
+static inline int lmx_deliver(struct libmsix_dev *dev, uint32_t v,
+			      struct vec *e)
+{
+	struct libmsix_msg msg;
+	int err;
+
+	lmx_entry_msg(e, &msg);
+	err = dev->be->ops->deliver(dev->be, v, &msg);
+	if (err < 0) {
+		atomic_fetch_or_explicit(&e->state, V_PENDING,
+					 memory_order_acq_rel);
+		cnt_inc(&hot(dev, v)->deliver_errors);
+	}
+	return err;
 }
 
 /*

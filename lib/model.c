@@ -63,38 +63,6 @@ static inline void seq_write_end(struct vec *e)
 	atomic_fetch_add_explicit(&e->state, V_SEQ_ONE, memory_order_release);
 }
 
-static void msg_from_words(uint32_t lo, uint32_t hi, uint32_t data,
-			   struct libmsix_msg *msg)
-{
-	msg->address = (uint64_t)hi << 32 | lo;
-	msg->data = data;
-}
-
-/* Read the message of @e; caller holds the device lock (no writer runs). */
-void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg)
-{
-	msg_from_words(atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
-		       atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
-		       atomic_load_explicit(&e->data, memory_order_relaxed),
-		       msg);
-}
-
-/* Send @e's message through the backend; on failure latch pending. */
-int lmx_deliver(struct libmsix_dev *dev, uint32_t v, struct vec *e)
-{
-	struct libmsix_msg msg;
-	int err;
-
-	lmx_entry_msg(e, &msg);
-	err = dev->be->ops->deliver(dev->be, v, &msg);
-	if (err < 0) {
-		atomic_fetch_or_explicit(&e->state, V_PENDING,
-					 memory_order_acq_rel);
-		cnt_inc(&hot(dev, v)->deliver_errors);
-	}
-	return err;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Device side: the hot path                                                 */
 /* ------------------------------------------------------------------------ */
@@ -136,7 +104,7 @@ static inline int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
 			s = state_load(e);
 			continue;
 		}
-		msg_from_words(
+		lmx_msg_from_words(
 			atomic_load_explicit(&e->addr_lo, memory_order_relaxed),
 			atomic_load_explicit(&e->addr_hi, memory_order_relaxed),
 			atomic_load_explicit(&e->data, memory_order_relaxed),
