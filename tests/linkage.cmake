@@ -13,7 +13,8 @@ add_test(NAME linkage
           --map ${PROJECT_SOURCE_DIR}/lib/libmsix.map
           --so $<TARGET_FILE:msix>
           --archive $<TARGET_FILE:msix_static>
-          "--sanitize=${LIBMSIX_SANITIZE}")
+          "--sanitize=${LIBMSIX_SANITIZE}"
+          --symbols ${PROJECT_SOURCE_DIR}/debian/libmsix0.symbols)
 add_test(NAME linkage_selftest
   COMMAND ${LIBMSIX_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/linkage.sh
           --cc ${CMAKE_C_COMPILER} --selftest)

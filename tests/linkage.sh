@@ -8,6 +8,7 @@
 #
 #   linkage.sh --cc CC --include DIR --map FILE --so LIB [--archive LIB.a]
 #              [--sanitize=LIST]   (as LIBMSIX_SANITIZE: the archive's runtime)
+#              [--symbols debian/libmsix0.symbols]
 #   linkage.sh --cc CC --selftest
 #
 # Every include/*.h is read, so new public headers are covered without
@@ -37,7 +38,7 @@ QEMU_MSIX_NAMES=(
 	vmstate_msix
 )
 
-cc='' incdir='' map='' so='' archive='' sanitize='' selftest=0
+cc='' incdir='' map='' so='' archive='' sanitize='' symbols='' selftest=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--cc) cc=$2; shift 2 ;;
@@ -46,6 +47,7 @@ while [[ $# -gt 0 ]]; do
 	--so) so=$2; shift 2 ;;
 	--archive) archive=$2; shift 2 ;;
 	--sanitize=*) sanitize=${1#*=}; shift ;;
+	--symbols) symbols=$2; shift 2 ;;
 	--selftest) selftest=1; shift ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -340,6 +342,28 @@ check_linkage() {
 
 	if [[ -n $archive ]]; then
 		check_archive || failed=1
+	fi
+
+	# The Debian symbols file lists the same NAME@NODE pairs as the map
+	# (dpkg-gensymbols enforces it in a package build; this says it sooner).
+	if [[ -n $symbols ]]; then
+		[[ -f $symbols ]] || die "no symbols file $symbols"
+		local want have
+		want=$(for name in "${!listed[@]}"; do echo "$name@${listed[$name]}"; done
+			for n in $nodes; do echo "$n@$n"; done)
+		have=$(sed -n 's/^ \([^ ]*@[^ ]*\) .*/\1/p' "$symbols")
+		while read -r name; do
+			[[ -z $name ]] || {
+				say "FAIL: $symbols lacks $name (add ' $name <first version>', docs/abi.md)"
+				failed=1
+			}
+		done < <(comm -23 <(sort <<<"$want") <(sort <<<"$have"))
+		while read -r name; do
+			[[ -z $name ]] || {
+				say "FAIL: $symbols lists $name, which $map does not export"
+				failed=1
+			}
+		done < <(comm -13 <(sort <<<"$want") <(sort <<<"$have"))
 	fi
 
 	if ((failed == 0)); then
