@@ -12,8 +12,10 @@
 #   3. runs the CMake workflows default (Debug, -Werror: unit tests, Valgrind
 #      memcheck, linkage, consumer builds), asan (ASan + UBSan) and tsan
 #      (ThreadSanitizer), each in build/<preset>;
-#   4. runs the guest tests (CTest label "guest") in build/default;
-#   5. prints a summary and exits 1 if anything failed, 0 otherwise.
+#   4. builds the Debian packages, checks them with lintian, installs them
+#      and builds consumers against them (scripts/test-deb.sh);
+#   5. runs the guest tests (CTest label "guest") in build/default;
+#   6. prints a summary and exits 1 if anything failed, 0 otherwise.
 #
 # Logs: build/ci-logs/<step>.log. Environment knobs are listed under
 # "Policy" below.
@@ -117,7 +119,23 @@ for wf in "${WORKFLOWS[@]}"; do
 	fi
 done
 
-# ----------------------------------------------------------------- 4. guest
+# ---------------------------------------------------------------- 4. debian
+# LIBMSIX_DEB=0 leaves the step out (reported as a skip, not a pass).
+banner "Debian packages (scripts/test-deb.sh)"
+t0=$SECONDS
+if [[ ${LIBMSIX_DEB:-1} == 0 ]]; then
+	record deb SKIP 0 "LIBMSIX_DEB=0"
+else
+	rc=0
+	scripts/test-deb.sh 2>&1 </dev/null | tee "$logs/deb.log" || rc=$?
+	if ((rc == 0)); then
+		record deb PASS $((SECONDS - t0)) "$(sed -n 's/^test-deb: built .* in \([0-9]* s\); dh_auto_test: \(.*\)/built in \1, ctest \2/p' "$logs/deb.log"); lintian clean; consumers built"
+	else
+		record deb FAIL $((SECONDS - t0)) "$(grep -m1 'FAIL' "$logs/deb.log" || echo 'see build/ci-logs/deb.log')"
+	fi
+fi
+
+# ----------------------------------------------------------------- 5. guest
 banner "guest tests (ctest -L guest in build/default)"
 t0=$SECONDS
 glog=$logs/guest.log
@@ -162,7 +180,7 @@ EOF
 	fi
 fi
 
-# --------------------------------------------------------------- 5. summary
+# --------------------------------------------------------------- 6. summary
 total=$((SECONDS - t_all))
 banner "libmsix test-all summary"
 printf '%-9s %-5s %6s  %s\n' step result time detail
