@@ -10,6 +10,9 @@
 if(LIBMSIX_SANITIZE)
   return() # msix-vmm is static; the sanitizer runtimes do not link statically
 endif()
+if(NOT LIBMSIX_GUEST_TESTS OR NOT LIBMSIX_EXAMPLES)
+  return() # see LIBMSIX_GUEST_TESTS; msix-vmm is one of the examples
+endif()
 find_program(LIBMSIX_BASH bash REQUIRED)
 
 set(vmm_dir ${PROJECT_SOURCE_DIR}/examples/msix-vmm)
