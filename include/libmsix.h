@@ -35,7 +35,12 @@
  *
  * Return convention: actions return 0 or a negative errno; predicates return
  * bool. When a call returns an error, no state changed and no callback fired
- * for it, unless the function's documentation says otherwise.
+ * for it, unless the function's documentation says otherwise -- except the
+ * log: every -EINVAL of a call on a device is logged through its log sink
+ * (struct libmsix_config.log) at LOG_ERR, naming the argument and the rule
+ * it broke (a rejected snapshot: the field), rate-limited per mistake (the
+ * first four, then every 2^k-th). Errors are logged as errno text, not
+ * numbers. A NULL device, or a device without a sink, logs nothing.
  *
  * Guest input is hostile: no guest access through libmsix_config_*() or
  * libmsix_mmio_*() can crash, assert, touch memory outside the device's state
@@ -494,7 +499,8 @@ enum libmsix_notify_result {
  * device model should signal INTx instead (R39).
  * Return: enum libmsix_notify_result; -EINVAL for @vector >= N (R40); the
  * backend's -errno when deliver failed (the pending bit is then set).
- * Context: any thread, lock-free; concurrent with everything but destroy.
+ * Context: any thread, lock-free (its -EINVAL path takes the device lock to
+ * log); concurrent with everything but destroy.
  * Calls back: backend deliver. Implements §6.1.4.5.
  */
 LIBMSIX_EXPORT int libmsix_notify(struct libmsix_dev *dev, uint32_t vector);

@@ -241,8 +241,12 @@ int libmsix_get_vector_info(struct libmsix_dev *dev, uint32_t vector,
 	struct vec *e;
 	uint32_t s;
 
-	if (!dev || !info || vector >= dev->n)
+	if (!dev)
 		return -EINVAL;
+	if (!info)
+		return lmx_einval(dev, "libmsix_get_vector_info(): info is NULL");
+	if (vector >= dev->n)
+		return lmx_bad_vector(dev, "libmsix_get_vector_info", vector);
 	e = &dev->vec[vector];
 	lmx_dev_lock(dev);
 	s = state_load(e);
@@ -262,8 +266,10 @@ int libmsix_get_stats(struct libmsix_dev *dev, struct libmsix_stats *out)
 {
 	const struct counters *c;
 
-	if (!dev || !out)
+	if (!dev)
 		return -EINVAL;
+	if (!out)
+		return lmx_einval(dev, "libmsix_get_stats(): out is NULL");
 	c = &dev->cnt;
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < HOT_SHARDS; i++) {

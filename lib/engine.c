@@ -453,7 +453,8 @@ static void fault(struct libmsix_dev *dev, uint32_t v, int err)
 	e->host |= H_FAULT;
 	cnt_inc_locked(&dev->cnt.faults);
 	lmx_dev_log(dev, LK_FAULT, LOG_ERR,
-		"vector %u stays blocked: backend error %d", v, err);
+		"vector %u stays blocked: the backend said: %s", v,
+		LMX_ERRSTR(err));
 	if (dev->cfg.fault)
 		dev->cfg.fault(dev->cfg.opaque, v, err);
 }
@@ -520,7 +521,8 @@ static int commit(struct libmsix_dev *dev, bool staged, int err)
 		if (ops->abort)
 			ops->abort(dev->be);
 		lmx_dev_log(dev, LK_BACKEND, LOG_ERR,
-			"backend refused a commit (%d); rolled back", err);
+			"backend refused a commit (%s); rolled back",
+			LMX_ERRSTR(err));
 		return err;
 	}
 	if (has_enable_op(dev))
@@ -833,7 +835,8 @@ static int use_locked(struct libmsix_dev *dev, uint32_t v, int delta)
 	if (delta > 0 && e->use == UINT16_MAX)
 		return -EOVERFLOW;
 	if (delta < 0 && e->use == 0)
-		return -EINVAL;
+		return lmx_einval(dev, "libmsix_vector_unuse(): vector %u: its use count is already 0",
+				  v);
 	e->use = (uint16_t)(e->use + delta);
 	if (e->use <= 1)
 		lmx_engine_touch(dev, v);
@@ -844,8 +847,13 @@ static int use_change(struct libmsix_dev *dev, uint32_t v, int delta)
 {
 	int err, err2;
 
-	if (!dev || v >= dev->n)
+	if (!dev)
 		return -EINVAL;
+	if (v >= dev->n)
+		return lmx_bad_vector(dev,
+				      delta > 0 ? "libmsix_vector_use"
+						: "libmsix_vector_unuse",
+				      v);
 	lmx_dev_lock(dev);
 	lmx_engine_tx_begin(dev);
 	err = use_locked(dev, v, delta);

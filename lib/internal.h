@@ -88,6 +88,7 @@ enum log_kind {
 	LK_BACKEND,
 	LK_FAULT,
 	LK_OTHER,
+	LK_API,		/* a VMM's call broke a rule: may come in a loop */
 	LK_COUNT,
 };
 
@@ -150,6 +151,7 @@ struct libmsix_dev {
 
 	/* Rate-limited log (device.c). */
 	uint64_t log_count[LK_COUNT];
+	uintptr_t api_key;	/* the mistake lmx_einval() logged last */
 
 	struct counters cnt;
 	struct hot_counters hot[HOT_SHARDS];
@@ -162,6 +164,19 @@ void lmx_cfg_log(const struct libmsix_config *cfg, int level, const char *fmt,
 	     ...) LIBMSIX_PRINTF(3, 4);
 void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 	     const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
+/*
+ * A call on @dev broke a rule: log "libmsix: <fmt>", which names the
+ * argument and the rule (rate-limited), and return -EINVAL. Takes the
+ * device lock for the log, so any thread may call it, the lock-free hot
+ * path included (on its error path only).
+ */
+int lmx_einval(struct libmsix_dev *dev, const char *fmt, ...)
+	LIBMSIX_PRINTF(2, 3);
+/* The same, rate-limited as one mistake by @key instead of @fmt. */
+int lmx_einval_key(struct libmsix_dev *dev, uintptr_t key, const char *fmt,
+		   ...) LIBMSIX_PRINTF(3, 4);
+/* lmx_einval() for a @vector outside the table, in a call named @fn. */
+int lmx_bad_vector(struct libmsix_dev *dev, const char *fn, uint32_t vector);
 
 /* engine.c: all with the device lock held. */
 void lmx_engine_touch(struct libmsix_dev *dev, uint32_t v);

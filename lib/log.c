@@ -8,6 +8,7 @@
  * holds; they must not call into libmsix.
  */
 #include <stdarg.h>
+#include <string.h>
 #include <stdio.h>
 #include <syslog.h>
 
@@ -65,4 +66,65 @@ void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 			    (unsigned long long)n);
 	else
 		lmx_cfg_log(&dev->cfg, level, "%s", buf);
+}
+
+const char *lmx_errstr(int err, char *buf, size_t len)
+{
+	int e = err < 0 ? -err : err;
+
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	return strerror_r(e, buf, len); /* GNU: may return a static string */
+#else
+	if (strerror_r(e, buf, len))
+		snprintf(buf, len, "error %d", e);
+	return buf;
+#endif
+}
+
+static int einval_v(struct libmsix_dev *dev, uintptr_t key, const char *fmt,
+		    va_list ap)
+{
+	char buf[LMX_LOG_MAX - 64];
+
+	if (!dev->cfg.log)
+		return -EINVAL;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	lmx_dev_lock(dev);
+	/* The rate limit is for one mistake in a loop: another starts over. */
+	if (dev->api_key != key) {
+		dev->api_key = key;
+		dev->log_count[LK_API] = 0;
+	}
+	lmx_dev_log(dev, LK_API, LOG_ERR, "libmsix: %s", buf);
+	lmx_dev_unlock(dev);
+	return -EINVAL;
+}
+
+int lmx_einval(struct libmsix_dev *dev, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = einval_v(dev, (uintptr_t)fmt, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int lmx_einval_key(struct libmsix_dev *dev, uintptr_t key, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = einval_v(dev, key, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int lmx_bad_vector(struct libmsix_dev *dev, const char *fn, uint32_t vector)
+{
+	return lmx_einval(dev, "%s(): vector %u is outside the table (0..%u)",
+			  fn, vector, dev->n - 1);
 }

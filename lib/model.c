@@ -128,15 +128,19 @@ static inline int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
 
 int libmsix_notify(struct libmsix_dev *dev, uint32_t vector)
 {
-	if (!dev || vector >= dev->n)
+	if (!dev)
 		return -EINVAL;
+	if (vector >= dev->n)
+		return lmx_bad_vector(dev, "libmsix_notify", vector);
 	return deliver_or_latch(dev, vector, false);
 }
 
 int libmsix_clear_pending(struct libmsix_dev *dev, uint32_t vector)
 {
-	if (!dev || vector >= dev->n)
+	if (!dev)
 		return -EINVAL;
+	if (vector >= dev->n)
+		return lmx_bad_vector(dev, "libmsix_clear_pending", vector);
 	atomic_fetch_and_explicit(&dev->vec[vector].state, ~V_PENDING,
 				  memory_order_acq_rel);
 	return 0;
@@ -167,18 +171,29 @@ static uint8_t cap_byte(const struct libmsix_dev *dev, uint32_t i)
 	return (uint8_t)(word >> (8 * (i % 4)));
 }
 
-static bool valid_cfg_size(uint32_t size)
+/* The access size of a config-space call named @fn: 1, 2 or 4. */
+static int check_cfg_size(struct libmsix_dev *dev, const char *fn,
+			  uint32_t size)
 {
-	return size == 1 || size == 2 || size == 4;
+	if (size == 1 || size == 2 || size == 4)
+		return 0;
+	return lmx_einval(dev, "%s(): size %u: a config access is 1, 2 or 4 bytes",
+			  fn, size);
 }
 
 int libmsix_config_read(struct libmsix_dev *dev, uint32_t offset,
 			uint32_t size, uint32_t *val)
 {
 	uint32_t cap;
+	int err;
 
-	if (!dev || !val || !valid_cfg_size(size))
+	if (!dev)
 		return -EINVAL;
+	if (!val)
+		return lmx_einval(dev, "libmsix_config_read(): val is NULL");
+	err = check_cfg_size(dev, "libmsix_config_read", size);
+	if (err)
+		return err;
 	cap = dev->cfg.cap_offset;
 	lmx_dev_lock(dev);
 	for (uint32_t i = 0; i < size; i++) {
@@ -202,8 +217,11 @@ int libmsix_config_write(struct libmsix_dev *dev, uint32_t offset,
 	uint8_t b;
 	int err;
 
-	if (!dev || !valid_cfg_size(size))
+	if (!dev)
 		return -EINVAL;
+	err = check_cfg_size(dev, "libmsix_config_write", size);
+	if (err)
+		return err;
 	ctl_hi = (uint64_t)dev->cfg.cap_offset + PCI_MSIX_FLAGS + 1;
 	/* A write that misses that byte changes nothing (R1, R2, R7). */
 	if (ctl_hi < offset || ctl_hi >= (uint64_t)offset + size)
@@ -389,10 +407,16 @@ static uint32_t region_dword(struct libmsix_dev *dev, enum region r,
 	return pba_dword(dev, dw);
 }
 
-static bool valid_mmio(const struct libmsix_dev *dev, uint32_t bir,
-		       uint32_t size)
+/* The BAR and size of an MMIO call named @fn (@dev is not NULL). */
+static int check_mmio(struct libmsix_dev *dev, const char *fn, uint32_t bir,
+		      uint32_t size)
 {
-	return dev && bir < 6 && size >= 1 && size <= 8;
+	if (bir > 5)
+		return lmx_einval(dev, "%s(): bar %u: BARs are 0..5", fn, bir);
+	if (size < 1 || size > 8)
+		return lmx_einval(dev, "%s(): size %u: an access is 1..8 bytes",
+				  fn, size);
+	return 0;
 }
 
 int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
@@ -402,8 +426,15 @@ int libmsix_mmio_read(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 	enum region r;
 	uint64_t out = 0;
 
-	if (!valid_mmio(dev, bir, size) || !val)
+	int err;
+
+	if (!dev)
 		return -EINVAL;
+	if (!val)
+		return lmx_einval(dev, "libmsix_mmio_read(): val is NULL");
+	err = check_mmio(dev, "libmsix_mmio_read", bir, size);
+	if (err)
+		return err;
 	r = classify(dev, bir, offset, size, &rel);
 	if (r == R_NONE)
 		return -ENOENT;
@@ -536,8 +567,11 @@ int libmsix_mmio_write(struct libmsix_dev *dev, uint32_t bir, uint64_t offset,
 	enum region r;
 	int err;
 
-	if (!valid_mmio(dev, bir, size))
+	if (!dev)
 		return -EINVAL;
+	err = check_mmio(dev, "libmsix_mmio_write", bir, size);
+	if (err)
+		return err;
 	r = classify(dev, bir, offset, size, &rel);
 	if (r == R_NONE)
 		return -ENOENT;

@@ -15,6 +15,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -60,8 +61,10 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 	uint8_t *p = buf;
 	uint64_t pba[LIBMSIX_MAX_VECTORS / 64] = { 0 };
 
-	if (!dev || !buf)
+	if (!dev)
 		return -EINVAL;
+	if (!buf)
+		return lmx_einval(dev, "libmsix_save(): buf is NULL");
 	if (size < snap_size(dev->n))
 		return -ENOSPC;
 	lmx_dev_lock(dev);
@@ -106,42 +109,65 @@ long libmsix_save(struct libmsix_dev *dev, void *buf, size_t size)
 	return (long)snap_size(dev->n);
 }
 
-/* Every rule a blob must meet; nothing is changed until all hold. */
+/*
+ * Every rule a blob must meet; nothing is changed until all hold. On the
+ * first that fails, @why says which field and which rule, and the return
+ * value (> 0) tells the rules apart; 0 when all hold.
+ */
+#define BAD_BLOB(...)                                     \
+	do {                                              \
+		snprintf(why, whylen, __VA_ARGS__);       \
+		return __LINE__; /* which rule */         \
+	} while (0)
+
 static int check_blob(const struct libmsix_dev *dev, const uint8_t *b,
-		      size_t len)
+		      size_t len, char *why, size_t whylen)
 {
 	const uint8_t *p = b;
-	uint32_t n, flags;
+	uint32_t n, flags, w;
 	uint64_t last;
 
 	if (len < SNAP_HEADER)
-		return -EINVAL;
-	if (get32(&p) != SNAP_MAGIC)
-		return -EINVAL;
-	if (get32(&p) != (SNAP_VERSION | SNAP_HEADER << 16))
-		return -EINVAL;
+		BAD_BLOB("length %zu is shorter than the %u-byte header", len,
+			 SNAP_HEADER);
+	w = get32(&p);
+	if (w != SNAP_MAGIC)
+		BAD_BLOB("magic 0x%08x is not libmsix's 0x%08x", w, SNAP_MAGIC);
+	w = get32(&p);
+	if (w != (SNAP_VERSION | SNAP_HEADER << 16))
+		BAD_BLOB("version word 0x%08x: this libmsix reads version %u with a %u-byte header",
+			 w, SNAP_VERSION, SNAP_HEADER);
 	n = get32(&p);
-	if (n != dev->n || len != snap_size(n))
-		return -EINVAL;
+	if (n != dev->n)
+		BAD_BLOB("nr_vectors %u: this device has %u", n, dev->n);
+	if (len != snap_size(n))
+		BAD_BLOB("length %zu: a blob of %u vectors is %zu bytes", len, n,
+			 snap_size(n));
 	flags = get32(&p);
 	if (flags & ~(SNAP_ENABLE | SNAP_FMASK | SNAP_BME))
-		return -EINVAL;
+		BAD_BLOB("flags 0x%x: unknown bits 0x%x", flags,
+			 flags & ~(SNAP_ENABLE | SNAP_FMASK | SNAP_BME));
 	if (get32(&p) != 0 || get32(&p) != 0)
-		return -EINVAL;
+		BAD_BLOB("reserved header words are not 0");
 	for (uint32_t v = 0; v < n; v++) {
-		uint32_t lo = get32(&p);
+		uint32_t lo = get32(&p), ctrl;
 
 		(void)get32(&p);
 		(void)get32(&p);
-		if ((lo & 3u) || (get32(&p) & ~PCI_MSIX_ENTRY_CTRL_MASKBIT))
-			return -EINVAL;
+		ctrl = get32(&p);
+		if (lo & 3u)
+			BAD_BLOB("table entry %u: Message Address 0x%08x has bits 1:0 set (R15)",
+				 v, lo);
+		if (ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT)
+			BAD_BLOB("table entry %u: Vector Control 0x%08x has bits other than Mask set (R19)",
+				 v, ctrl);
 	}
 	p += (size_t)n * 2;
 	/* PBA bits with no table entry are reserved (R21). */
 	if (n % 64) {
 		memcpy(&last, p + (size_t)(n / 64) * 8, 8);
 		if (le64toh(last) >> (n % 64))
-			return -EINVAL;
+			BAD_BLOB("PBA: bits for vectors %u and up are set (R21)", n);
 	}
 	return 0;
 }
@@ -152,15 +178,17 @@ int libmsix_load(struct libmsix_dev *dev, const void *buf, size_t len)
 	uint32_t flags;
 	int err;
 
-	if (!dev || !buf)
+	char why[160];
+
+	if (!dev)
 		return -EINVAL;
-	err = check_blob(dev, buf, len);
-	if (err) {
-		lmx_dev_lock(dev);
-		lmx_dev_log(dev, LK_OTHER, LOG_ERR, "snapshot rejected: malformed");
-		lmx_dev_unlock(dev);
-		return err;
-	}
+	if (!buf)
+		return lmx_einval(dev, "libmsix_load(): buf is NULL");
+	err = check_blob(dev, buf, len, why, sizeof(why));
+	if (err)
+		return lmx_einval_key(dev, (uintptr_t)err,
+				      "libmsix_load(): snapshot rejected: %s",
+				      why);
 	p += 12;
 	flags = get32(&p);
 	p += 8;

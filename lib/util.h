@@ -149,6 +149,14 @@ static inline void cnt_inc(_Atomic uint64_t *c)
  */
 #define LMX_LOG_MAX 320
 
+/*
+ * The errno text of -@err (or @err), e.g. "No space left on device", for
+ * log lines: thread-safe (strerror_r), in @buf of @len bytes.
+ * LMX_ERRSTR(err) gives it a buffer that lives to the end of the call.
+ */
+const char *lmx_errstr(int err, char *buf, size_t len);
+#define LMX_ERRSTR(err) lmx_errstr((err), (char[64]){ 0 }, 64)
+
 void lmx_vlog(libmsix_log_fn fn, void *opaque, int max, int level,
 	      const char *prefix, const char *fmt, va_list ap);
 

@@ -139,6 +139,122 @@ START_TEST(test_size_of_recorder_rule)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Every -EINVAL says which argument broke which rule                        */
+/* ------------------------------------------------------------------------ */
+
+static struct tdev logged_dev(uint32_t n)
+{
+	struct libmsix_config cfg = logged_config(n);
+
+	return tdev_new_cfg(&cfg, 0, 0);
+}
+
+START_TEST(test_einval_names_argument_and_rule)
+{
+	struct tdev t = logged_dev(8);
+	uint32_t v32;
+	uint64_t v64;
+
+	ck_assert_int_eq(libmsix_notify(t.dev, 99), -EINVAL);
+	assert_logged("libmsix_notify(): vector 99", "outside the table (0..7)");
+	ck_assert_int_eq(libmsix_clear_pending(t.dev, 8), -EINVAL);
+	assert_logged("libmsix_clear_pending(): vector 8", NULL);
+	ck_assert_int_eq(libmsix_config_read(t.dev, TEST_CAP, 3, &v32), -EINVAL);
+	assert_logged("libmsix_config_read(): size 3", "1, 2 or 4");
+	ck_assert_int_eq(libmsix_config_read(t.dev, TEST_CAP, 4, NULL), -EINVAL);
+	assert_logged("libmsix_config_read(): val is NULL", NULL);
+	ck_assert_int_eq(libmsix_config_write(t.dev, TEST_CAP, 8, 0), -EINVAL);
+	assert_logged("libmsix_config_write(): size 8", NULL);
+	ck_assert_int_eq(libmsix_mmio_read(t.dev, 6, 0, 4, &v64), -EINVAL);
+	assert_logged("libmsix_mmio_read(): bar 6", "0..5");
+	ck_assert_int_eq(libmsix_mmio_write(t.dev, 0, 0, 9, 0), -EINVAL);
+	assert_logged("libmsix_mmio_write(): size 9", "1..8");
+	ck_assert_int_eq(libmsix_vector_use(t.dev, 8), -EINVAL);
+	assert_logged("libmsix_vector_use(): vector 8", NULL);
+	ck_assert_int_eq(libmsix_vector_unuse_all(t.dev), 0);
+	ck_assert_int_eq(libmsix_vector_unuse(t.dev, 2), -EINVAL);
+	assert_logged("libmsix_vector_unuse(): vector 2", "already 0");
+	ck_assert_int_eq(libmsix_get_vector_info(t.dev, 0, NULL), -EINVAL);
+	assert_logged("libmsix_get_vector_info(): info is NULL", NULL);
+	ck_assert_int_eq(libmsix_get_stats(t.dev, NULL), -EINVAL);
+	assert_logged("libmsix_get_stats(): out is NULL", NULL);
+	ck_assert_int_eq(libmsix_save(t.dev, NULL, 0), -EINVAL);
+	assert_logged("libmsix_save(): buf is NULL", NULL);
+	tdev_free(&t);
+}
+END_TEST
+
+/* A VMM calling wrong in a loop does not flood the log either. */
+START_TEST(test_einval_log_is_rate_limited)
+{
+	struct tdev t = logged_dev(8);
+
+	for (int i = 0; i < 100000; i++)
+		ck_assert_int_eq(libmsix_notify(t.dev, 8), -EINVAL);
+	ck_assert_uint_le(nlogged, 4 + 17);
+	ck_assert_uint_ge(nlogged, 4);
+	tdev_free(&t);
+}
+END_TEST
+
+/* A rejected snapshot names the field, and the rule it broke. */
+START_TEST(test_rejected_snapshot_names_the_field)
+{
+	static const struct {
+		size_t at;	/* byte offset in the blob */
+		uint8_t x;	/* xor'ed into it */
+		const char *a, *b;
+	} bad[] = {
+		{ 0, 0x01, "magic", NULL },
+		{ 4, 0x01, "version word", NULL },
+		{ 8, 0x01, "nr_vectors 9", "this device has 8" },
+		{ 12, 0x80, "flags 0x", "unknown bits 0x80" },
+		{ 16, 0x01, "reserved header words", NULL },
+		{ 24 + 16 * 2, 0x02, "table entry 2", "bits 1:0" },
+		{ 24 + 16 * 5 + 12, 0x04, "table entry 5", "Vector Control" },
+		{ 24 + 16 * 8 + 16 + 1, 0x80, "PBA", "vectors 8 and up" },
+	};
+	struct tdev t = logged_dev(8);
+	size_t sz = libmsix_save_size(t.dev);
+	uint8_t *good = malloc(sz), *b = malloc(sz);
+
+	ck_assert_ptr_nonnull(good);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(libmsix_save(t.dev, good, sz), (long)sz);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(b, good, sz);
+		b[bad[i].at] ^= bad[i].x;
+		ck_assert_int_eq(libmsix_load(t.dev, b, sz), -EINVAL);
+		assert_logged("libmsix_load(): snapshot rejected", bad[i].a);
+		assert_logged(bad[i].a, bad[i].b);
+	}
+	ck_assert_int_eq(libmsix_load(t.dev, good, sz - 1), -EINVAL);
+	assert_logged("length", NULL);
+	ck_assert_int_eq(libmsix_load(t.dev, good, sz), 0);
+	free(good);
+	free(b);
+	tdev_free(&t);
+}
+END_TEST
+
+/* Backend errors are logged as errno text, not numbers. */
+START_TEST(test_backend_errors_logged_as_text)
+{
+	struct tdev t = logged_dev(8);
+	char num[16];
+
+	linux_bringup(&t);
+	ck_assert_int_eq(libmsix_recorder_fail(t.rec, LIBMSIX_REC_COMMIT, 1,
+					       -EIO), 0);
+	ck_assert_int_eq(set_vmask(&t, 3, false), -EIO);
+	assert_logged("vector 3 stays blocked", strerror(EIO));
+	snprintf(num, sizeof(num), "%d", -EIO);
+	ck_assert_ptr_null(strstr(logged, num));
+	tdev_free(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("api");
@@ -147,6 +263,12 @@ int main(void)
 	tcase_add_test(tc, test_size_of_config);
 	tcase_add_test(tc, test_size_of_backend_ops);
 	tcase_add_test(tc, test_size_of_recorder_rule);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("einval");
+	tcase_add_test(tc, test_einval_names_argument_and_rule);
+	tcase_add_test(tc, test_einval_log_is_rate_limited);
+	tcase_add_test(tc, test_rejected_snapshot_names_the_field);
+	tcase_add_test(tc, test_backend_errors_logged_as_text);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
