@@ -412,7 +412,7 @@ static int do_device(struct ctx *c, const struct jobj *o)
 	struct libmsix_recorder *rec;
 	struct libmsix_dev *md = NULL;
 	struct logbuf lb = { { 0 } };
-	uint64_t dev, n, cap, tb, to, pb, po;
+	uint64_t dev, n, cap, tb, to, pb, po, next = 0;
 	const char *name;
 	int err;
 
@@ -424,6 +424,9 @@ static int do_device(struct ctx *c, const struct jobj *o)
 	    get_uint(c, o, "table_offset", UINT32_MAX, &to) ||
 	    get_uint(c, o, "pba_bir", 5, &pb) ||
 	    get_uint(c, o, "pba_offset", UINT32_MAX, &po))
+		return -1;
+	/* Optional: the Next Capability Pointer the function reports. */
+	if (find(o, "next_cap") && get_uint(c, o, "next_cap", 0xff, &next))
 		return -1;
 	d = &c->t->dev[dev];
 	if (d->declared)
@@ -439,6 +442,7 @@ static int do_device(struct ctx *c, const struct jobj *o)
 	cfg->size = sizeof(*cfg);
 	cfg->nr_vectors = (uint32_t)n;
 	cfg->cap_offset = (uint16_t)cap;
+	cfg->next_cap = (uint8_t)next;
 	cfg->table_bir = (uint8_t)tb;
 	cfg->table_offset = (uint32_t)to;
 	cfg->pba_bir = (uint8_t)pb;
