@@ -56,6 +56,24 @@ for t in "${traces[@]}"; do
 	fi
 done
 
+# A VM whose route table cannot hold both devices' preallocation: KVM
+# refuses an alloc, and the replay's composed backend must stay within the
+# backend contract (no violation note), as the library does.
+{
+	printf '%s\n' '{"type":"trace","version":1,"source":"test"}'
+	for d in 0 1; do
+		printf '{"type":"device","dev":%d,"name":"big","nr_vectors":2048,"cap_offset":64,"table_bir":0,"table_offset":0,"pba_bir":2,"pba_offset":0}\n' "$d"
+	done
+	for d in 0 1; do
+		printf '{"type":"config","dev":%d,"op":"write","off":66,"size":2,"val":49152}\n' "$d"
+	done
+} >"$tmp/full.jsonl"
+if ! "$tool" --kv "$tmp/full.jsonl" >"$tmp/out" 2>"$tmp/err"; then
+	bad "full route table: $(cat "$tmp/err")"
+elif grep -q '^note:' "$tmp/out"; then
+	bad "full route table: $(grep '^note:' "$tmp/out")"
+fi
+
 # --- errors ----------------------------------------------------------------
 head='{"type":"trace","version":1,"source":"test"}
 {"type":"device","dev":0,"name":"d","nr_vectors":4,"cap_offset":64,"table_bir":1,"table_offset":0,"pba_bir":1,"pba_offset":2048}

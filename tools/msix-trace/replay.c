@@ -113,10 +113,12 @@ static int tee_alloc(struct libmsix_backend *be, uint32_t start,
 		     uint32_t count)
 {
 	struct tee *t = to_tee(be);
-	int err = t->rb->ops->alloc(t->rb, start, count);
+	int err = t->kb->ops->alloc(t->kb, start, count);
 
+	/* KVM first: it may refuse (no GSI, no fd), and a refused op must
+	 * leave the recorder as it was. The recorder has no budget here. */
 	if (!err)
-		err = t->kb->ops->alloc(t->kb, start, count);
+		err = t->rb->ops->alloc(t->rb, start, count);
 	if (err)
 		return err;
 	for (uint32_t i = start; i < start + count; i++) {
@@ -135,10 +137,10 @@ static int tee_release(struct libmsix_backend *be, uint32_t start,
 		       uint32_t count)
 {
 	struct tee *t = to_tee(be);
-	int err = t->rb->ops->release(t->rb, start, count);
+	int err = t->kb->ops->release(t->kb, start, count);
 
 	if (!err)
-		err = t->kb->ops->release(t->kb, start, count);
+		err = t->rb->ops->release(t->rb, start, count);
 	if (err)
 		return err;
 	for (uint32_t i = start; i < start + count; i++) {
@@ -153,20 +155,20 @@ static int tee_route(struct libmsix_backend *be, uint32_t v,
 		     const struct libmsix_msg *msg)
 {
 	struct tee *t = to_tee(be);
-	int err = t->rb->ops->route(t->rb, v, msg);
+	int err = t->kb->ops->route(t->kb, v, msg);
 
-	return err ? err : t->kb->ops->route(t->kb, v, msg);
+	return err ? err : t->rb->ops->route(t->rb, v, msg);
 }
 
 static int tee_unroute(struct libmsix_backend *be, uint32_t v)
 {
 	struct tee *t = to_tee(be);
-	int err = t->rb->ops->unroute(t->rb, v);
+	int err = t->kb->ops->unroute(t->kb, v);
 
 	if (err)
 		return err;
 	t->v[v].s_kmask = true; /* KVM deassigns an irqfd with its route */
-	return t->kb->ops->unroute(t->kb, v);
+	return t->rb->ops->unroute(t->rb, v);
 }
 
 static int tee_mask(struct libmsix_backend *be, uint32_t v)
