@@ -274,6 +274,10 @@ def overview_lines(lines):
 
 
 def capital(t):
+    """Sentence case, but never for a C keyword or identifier."""
+    first = t.split(" ", 1)[0]
+    if first in ("enum", "struct", "bool") or re.search(r"[_()*]", first):
+        return t
     return t[:1].upper() + t[1:]
 
 
