@@ -414,8 +414,8 @@ static void rdev_free(struct rdev *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* Deferred routing hands the VMM the eventfd of a vector whose route waits
- * for the batch; a VMM polls it. Nothing writes these eventfds here. */
+/* Deferred routing and GSI exhaustion hand the VMM the eventfd of a vector
+ * served through userspace; a VMM polls it. Nothing writes these here. */
 static void no_poll(void *opaque, uint32_t vector, int fd)
 {
 }
@@ -426,8 +426,11 @@ static int rdev_init(struct rdev *d, const struct trace_device *td,
 {
 	struct libmsix_kvm_config kc = {
 		.size = sizeof(kc),
-		/* GSIs as the guest unmasks, from the VM's free ones. */
-		.flags = LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE,
+		/* GSIs as the guest unmasks, from the VM's free ones; with
+		 * none left, userspace injection, as QEMU falls back to its
+		 * own eventfd when the route table is full. */
+		.flags = LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE |
+			 LIBMSIX_KVM_F_FALLBACK,
 		.nr_vectors = td->cfg.nr_vectors,
 		.fallback = no_poll,
 	};
