@@ -697,10 +697,13 @@ int kvm_commit_prepare(struct libmsix_backend *be)
 		bool live = x->st_fl & KV_IRQFD, same = same_route(x);
 		bool waits = (x->fl & KV_DEFER) && x->gsi == x->st_gsi &&
 			     x->efd == x->st_efd;
+		/* KVM has the route: an assigned irqfd's route is in KVM;
+		 * otherwise only when no committed route waits for upload. */
+		bool in_kvm = same && (assigned(x->fl) || !vm->table_stale);
 
 		x->done = 0;
 		if (defer) {
-			if (live && (waits || !same || vm->table_stale))
+			if (live && (waits || !in_kvm))
 				x->done = DONE_DEFER;
 			if (!same && routed(x->st_fl, x->st_gsi))
 				k->stales = true;

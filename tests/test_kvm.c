@@ -133,6 +133,15 @@ static int efd_of(struct kt *kt, uint32_t v)
 	return fd;
 }
 
+/* The guest masks and unmasks @v inside one transaction. */
+static void mask_unmask_in_one_commit(struct kt *kt, uint32_t v)
+{
+	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, v, true), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The VM object                                                             */
 /* ------------------------------------------------------------------------ */
@@ -633,10 +642,7 @@ START_TEST(test_no_kvm_work_when_nothing_changed)
 	linux_bringup(&kt->t);
 	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
 	fake_kvm_clear(kt->f);
-	ck_assert_int_eq(libmsix_begin(kt->t.dev), 0);
-	ck_assert_int_eq(set_vmask(&kt->t, 0, true), 0);
-	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
-	ck_assert_int_eq(libmsix_commit(kt->t.dev), 0);
+	mask_unmask_in_one_commit(kt, 0);
 	ck_assert_uint_eq(kt->f->trace_len, 0);
 	kt_free(kt);
 }
@@ -1279,6 +1285,36 @@ START_TEST(test_deferred_affinity_change_waits_for_the_batch)
 }
 END_TEST
 
+/* While a batch waits, a vector whose irqfd KVM already has is left alone
+ * by a commit that restages it: its route is in KVM. */
+START_TEST(test_deferred_batch_leaves_assigned_vectors_alone)
+{
+	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
+
+	kt_routing(kt, LIBMSIX_KVM_ROUTING_DEFERRED, 0, 0);
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 1);
+	ck_assert_int_eq(set_vmask(&kt->t, 1, false), 0); /* waits */
+	fake_kvm_clear(kt->f);
+	mask_unmask_in_one_commit(kt, 0);
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 1);
+	fake_kvm_fire(kt->f, efd_of(kt, 0));
+	ck_assert_uint_eq(kt->f->injected, 1);
+	/* Masked and unmasked in two accesses: once its irqfd is gone,
+	 * libmsix cannot tell its route from the waiting ones, and it waits
+	 * for the batch too (no upload either way). */
+	ck_assert_int_eq(set_vmask(&kt->t, 0, true), 0);
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	ck_assert_str_eq(kt->f->trace, "D");
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 2);
+	ck_assert_int_eq(libmsix_kvm_vm_flush(kt->vm), 2);
+	ck_assert_str_eq(kt->f->trace, "DUAA");
+	kt_free(kt);
+}
+END_TEST
+
 START_TEST(test_deferred_vector_masked_before_the_flush)
 {
 	struct kt *kt = kt_new(4, LIBMSIX_KVM_F_IRQFD, 4);
@@ -1554,6 +1590,7 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_deferred_switch_loses_and_doubles_nothing);
 	tcase_add_test(tc, test_deferred_affinity_change_waits_for_the_batch);
 	tcase_add_test(tc, test_deferred_vector_masked_before_the_flush);
+	tcase_add_test(tc, test_deferred_batch_leaves_assigned_vectors_alone);
 	tcase_add_test(tc, test_deferred_bounds_flush_by_themselves);
 	tcase_add_test(tc, test_deferred_bad_input);
 	tcase_add_test(tc, test_deferred_flush_failure_keeps_vectors_served);
