@@ -35,6 +35,9 @@
  * must not hold the VM in a callback of its own when calling back into it.
  *
  * Return convention as libmsix.h: 0 or -errno; on error nothing changed.
+ * A VMM's -EINVAL from a call on a VM, or on a device of one, is logged
+ * through the VM's sink (struct libmsix_kvm_vm_config.log), naming the
+ * argument and the rule; libmsix_kvm_vm_create()'s through its @cfg's.
  * docs/kvm.md describes the design, the measurements and the choices.
  */
 #ifndef LIBMSIX_KVM_H

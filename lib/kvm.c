@@ -158,6 +158,27 @@ static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A VMM's call broke a rule of the API: log which argument and which rule
+ * through @log (a VM's or, before there is one, its config's sink), and
+ * return -EINVAL. Not with the VM lock held.
+ */
+static int cfg_einval(const struct libmsix_kvm_vm_config *cfg,
+		      const char *fmt, ...) LIBMSIX_PRINTF(2, 3);
+static int cfg_einval(const struct libmsix_kvm_vm_config *cfg,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lmx_vlog(cfg->log, cfg->opaque, cfg->log_level, LOG_ERR,
+		 "libmsix-kvm: ", fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+#define VM_EINVAL(vm, ...) cfg_einval(&(vm)->cfg, __VA_ARGS__)
+
 static struct libmsix_kvm *to_kvm(struct libmsix_backend *be)
 {
 	return container_of(be, struct libmsix_kvm, be);
@@ -1008,8 +1029,13 @@ int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *ucfg,
 	r = LMX_STRUCT_IN(&c, ucfg);
 	if (r)
 		return r;
-	if ((cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP) || cfg->vm_fd < 0)
-		return -EINVAL;
+	if (cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP)
+		return cfg_einval(cfg, "libmsix_kvm_vm_create(): flags 0x%x: unknown bits 0x%x",
+				  cfg->flags,
+				  cfg->flags & ~LIBMSIX_KVM_VM_X86_IRQCHIP);
+	if (cfg->vm_fd < 0)
+		return cfg_einval(cfg, "libmsix_kvm_vm_create(): vm_fd %d is not a file descriptor",
+				  cfg->vm_fd);
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
@@ -1091,8 +1117,11 @@ int libmsix_kvm_vm_reserve(struct libmsix_kvm_vm *vm, uint32_t first,
 {
 	int err = 0;
 
-	if (!vm || count == 0 || first >= vm->cap || count > vm->cap - first)
+	if (!vm)
 		return -EINVAL;
+	if (!lmx_range_ok(vm->cap, first, count))
+		return VM_EINVAL(vm, "libmsix_kvm_vm_reserve(): GSIs [%u, +%u): not a non-empty range of the table's 0..%u",
+				 first, count, vm->cap - 1);
 	pthread_mutex_lock(&vm->lock);
 	for (uint32_t g = first; g < first + count && !err; g++)
 		if (bit_test(vm->taken, (int)g))
@@ -1118,12 +1147,16 @@ int libmsix_kvm_vm_set_routes(struct libmsix_kvm_vm *vm,
 	uint32_t old_nr;
 	int err;
 
-	if (!vm || (nr && !entries))
+	if (!vm)
 		return -EINVAL;
+	if (nr && !entries)
+		return VM_EINVAL(vm, "libmsix_kvm_vm_set_routes(): entries is NULL with nr %u",
+				 nr);
 	for (uint32_t i = 0; i < nr; i++)
 		if (entries[i].gsi >= vm->cap ||
 		    !bit_test(vm->vmm, (int)entries[i].gsi))
-			return -EINVAL;
+			return VM_EINVAL(vm, "libmsix_kvm_vm_set_routes(): entries[%u].gsi %u was not reserved with libmsix_kvm_vm_reserve()",
+					 i, entries[i].gsi);
 	if (nr) {
 		copy = malloc(nr * sizeof(*copy));
 		if (!copy)
@@ -1195,10 +1228,14 @@ int libmsix_kvm_vm_set_routing(struct libmsix_kvm_vm *vm,
 	err = LMX_STRUCT_IN(&r, urt);
 	if (err)
 		return err;
-	if ((rt->mode != LIBMSIX_KVM_ROUTING_IMMEDIATE &&
-	     rt->mode != LIBMSIX_KVM_ROUTING_DEFERRED) ||
-	    rt->max_delay_ns > MAX_DELAY_NS)
-		return -EINVAL;
+	if (rt->mode != LIBMSIX_KVM_ROUTING_IMMEDIATE &&
+	    rt->mode != LIBMSIX_KVM_ROUTING_DEFERRED)
+		return VM_EINVAL(vm, "libmsix_kvm_vm_set_routing(): mode %d is unknown",
+				 (int)rt->mode);
+	if (rt->max_delay_ns > MAX_DELAY_NS)
+		return VM_EINVAL(vm, "libmsix_kvm_vm_set_routing(): max_delay_ns %llu is beyond %llu",
+				 (unsigned long long)rt->max_delay_ns,
+				 (unsigned long long)MAX_DELAY_NS);
 	pthread_mutex_lock(&vm->lock);
 	/* Leaving deferred mode: nothing may keep waiting for a flush. */
 	if (rt->mode == LIBMSIX_KVM_ROUTING_IMMEDIATE) {
@@ -1254,21 +1291,26 @@ int libmsix_kvm_vm_flush_deadline(struct libmsix_kvm_vm *vm,
 #define KVM_F_ALL \
 	(LIBMSIX_KVM_F_IRQFD | LIBMSIX_KVM_F_FORCE | LIBMSIX_KVM_F_FALLBACK)
 
-static int check_config(const struct libmsix_kvm_config *c)
+static int check_config(struct libmsix_kvm_vm *vm,
+			const struct libmsix_kvm_config *c)
 {
 	bool irqfd_dev = c->flags & LIBMSIX_KVM_F_IRQFD;
 
 	if (c->flags & ~KVM_F_ALL)
-		return -EINVAL;
-	if (c->nr_vectors < 1 || c->nr_vectors > LIBMSIX_MAX_VECTORS ||
-	    c->reserve > c->nr_vectors)
-		return -EINVAL;
+		return VM_EINVAL(vm, "libmsix_kvm_create(): flags 0x%x: unknown bits 0x%x",
+				 c->flags, c->flags & ~KVM_F_ALL);
+	if (c->nr_vectors < 1 || c->nr_vectors > LIBMSIX_MAX_VECTORS)
+		return VM_EINVAL(vm, "libmsix_kvm_create(): nr_vectors %u: MSI-X allows 1..2048",
+				 c->nr_vectors);
+	if (c->reserve > c->nr_vectors)
+		return VM_EINVAL(vm, "libmsix_kvm_create(): reserve %u is more than nr_vectors %u",
+				 c->reserve, c->nr_vectors);
 	/* GSIs only mean something for irqfd devices. */
 	if (!irqfd_dev && (c->reserve || (c->flags & KVM_F_ALL)))
-		return -EINVAL;
+		return VM_EINVAL(vm, "libmsix_kvm_create(): reserve and flags FORCE, FALLBACK need LIBMSIX_KVM_F_IRQFD");
 	/* A GSI budget of 0 could never route a vector. */
 	if (irqfd_dev && c->reserve == 0 && !(c->flags & LIBMSIX_KVM_F_FORCE))
-		return -EINVAL;
+		return VM_EINVAL(vm, "libmsix_kvm_create(): reserve 0 without LIBMSIX_KVM_F_FORCE: no vector could ever be routed");
 	return 0;
 }
 
@@ -1286,7 +1328,7 @@ int libmsix_kvm_create(struct libmsix_kvm_vm *vm,
 		return -EINVAL;
 	err = LMX_STRUCT_IN(&c, ucfg);
 	if (!err)
-		err = check_config(cfg);
+		err = check_config(vm, cfg);
 	if (err)
 		return err;
 	irqfd_dev = cfg->flags & LIBMSIX_KVM_F_IRQFD;

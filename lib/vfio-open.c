@@ -224,6 +224,21 @@ static void vf_free(struct libmsix_vfio *vf)
 	free(vf);
 }
 
+/* A VMM's call broke a rule: say which through @o's sink; -EINVAL. */
+static int opts_einval(const struct libmsix_vfio_opts *o, const char *fmt,
+		       ...) LIBMSIX_PRINTF(2, 3);
+static int opts_einval(const struct libmsix_vfio_opts *o, const char *fmt,
+		       ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lmx_vlog(o->log, o->opaque, o->log_level, LOG_ERR, "libmsix-vfio: ",
+		 fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
 static int check_opts(const struct libmsix_vfio_opts *opts, const void *out)
 {
 	struct libmsix_vfio_opts o;
@@ -235,7 +250,8 @@ static int check_opts(const struct libmsix_vfio_opts *opts, const void *out)
 	if (err)
 		return err;
 	if (o.flags)
-		return -EINVAL;
+		return opts_einval(&o, "opts->flags 0x%x: none are defined",
+				   o.flags);
 	return 0;
 }
 
@@ -269,8 +285,13 @@ int libmsix_vfio_adopt(int device_fd, const char *name,
 
 	if (err)
 		return err;
-	if (device_fd < 0)
-		return -EINVAL;
+	if (device_fd < 0) {
+		struct libmsix_vfio_opts o;
+
+		LMX_STRUCT_IN(&o, opts); /* check_opts() accepted it */
+		return opts_einval(&o, "libmsix_vfio_adopt(): device_fd %d is not a file descriptor",
+				   device_fd);
+	}
 	if (!name) {
 		snprintf(buf, sizeof(buf), "fd %d", device_fd);
 		name = buf;

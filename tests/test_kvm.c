@@ -258,6 +258,41 @@ START_TEST(test_vm_without_irqchip_fails_early)
 }
 END_TEST
 
+/* Every -EINVAL a VMM can get says which argument broke which rule. */
+START_TEST(test_einval_is_logged)
+{
+	struct fake_kvm *f = fake_kvm_new(4096);
+	struct libmsix_kvm_vm_config c = {
+		.size = sizeof(c), .vm_fd = FAKE_KVM_FD, .flags = 0x80,
+		.ioctl = fake_kvm_ioctl, .ioctl_opaque = f, .log = vm_log_cb,
+	};
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 8, .reserve = 9,
+	};
+	struct libmsix_kvm_routing rt = { .size = sizeof(rt), .mode = 7 };
+	struct kvm_irq_routing_entry e = { .gsi = 4000 };
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *k = NULL;
+
+	vm_logged[0] = 0;
+	ck_assert_int_eq(libmsix_kvm_vm_create(&c, &vm), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "unknown bits 0x80"));
+	ck_assert_int_eq(vm_create_logged(FAKE_KVM_FD, f, &vm), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_reserve(vm, 4090, 7), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "libmsix_kvm_vm_reserve(): GSIs [4090, +7)"));
+	ck_assert_int_eq(libmsix_kvm_vm_set_routes(vm, &e, 1), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "entries[0].gsi 4000 was not reserved"));
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(vm, &rt), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "mode 7 is unknown"));
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm_logged, "reserve 9 is more than nr_vectors 8"));
+	ck_assert_ptr_null(k);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
+	free(f);
+}
+END_TEST
+
 /* The same on this host's /dev/kvm, where there is one. */
 START_TEST(test_vm_without_irqchip_real_kvm)
 {
@@ -1558,6 +1593,7 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_vm_without_irqchip_fails_early);
 	tcase_add_test(tc, test_vm_without_irqchip_real_kvm);
 	tcase_add_test(tc, test_eventfd_get_follows_replacements);
+	tcase_add_test(tc, test_einval_is_logged);
 	tcase_add_test(tc, test_vm_max_routes_limits_capacity);
 	tcase_add_test(tc, test_vm_routes_of_vmm_kept_in_every_upload);
 	tcase_add_test(tc, test_create_budget_zero_rejected);

@@ -197,6 +197,10 @@ START_TEST(test_open_bad_arguments)
 	}
 	o.flags = 1;
 	ck_assert_int_eq(libmsix_vfio_open("0000:00:01.0", &o, &vf), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm.log, "opts->flags 0x1: none are defined"));
+	o.flags = 0;
+	ck_assert_int_eq(libmsix_vfio_adopt(-1, "x", &o, &vf), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(vm.log, "device_fd -1"));
 	ck_assert_ptr_null(vf);
 }
 END_TEST
