@@ -380,7 +380,7 @@ static int cmp_double(const void *a, const void *b)
 static void bench_row(const struct row *r, struct libmsix_dev *dev,
 		      unsigned runs, uint64_t fixed_ops)
 {
-	double ns[64], cpu[64], med, cmed;
+	double ns[64] = { 0 }, cpu[64] = { 0 }, med, cmed;
 	uint64_t n = fixed_ops;
 	char target[16] = "-";
 

@@ -766,7 +766,7 @@ static void op_fail(struct fz *f, struct input *in)
 	static const int errs[4] = { -ENOSPC, -EBUSY, -EINVAL, -EIO };
 	uint8_t a = get8(in), b = get8(in);
 
-	TRACE(" fail kind %u k %u err %d", a % 11, b % 9, errs[(a >> 4) % 4]);
+	TRACE(" fail kind %u k %u err %d", a % 11u, b % 9u, errs[(a >> 4) % 4]);
 	CHECK(libmsix_recorder_fail(f->rec, (enum libmsix_rec_kind)(a % 11),
 				    b % 9, errs[(a >> 4) % 4]) == 0,
 	      "recorder_fail");
@@ -907,7 +907,7 @@ static void op_snapshot(struct fz *f, struct input *in)
 	long r;
 
 	CHECK(len == blob_len(f->m.n), "save_size %zu", len);
-	TRACE(" snapshot mode %u", mode % 5);
+	TRACE(" snapshot mode %u", mode % 5u);
 	switch (mode % 5) {
 	case 0: /* save; load it back */
 		r = libmsix_save(f->dev, f->saved, sizeof(f->saved));
@@ -1096,13 +1096,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
 	struct fz *f = calloc(1, sizeof(*f));
-	unsigned ops = 0;
 
 	if (!f)
 		return 0;
 	if (trace < 0)
 		trace = getenv("FUZZ_MSIX_TRACE") != NULL;
 	if (setup(f, &in) == 0) {
+		unsigned ops = 0;
+
 		TRACE("N=%u cap 0x%x table %u:%llx PBA %u:%llx\n", f->m.n,
 		      f->m.cap, f->m.tbir, (unsigned long long)f->m.tbase,
 		      f->m.pbir, (unsigned long long)f->m.pbase);
