@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # scripts/lint.sh - static analysis that fails on any finding:
-#   cppcheck over lib/ (the library: what every VMM links) and tools/ (the
-#   installed programs, which read untrusted files),
+#   cppcheck over lib/ (the library: what every VMM links), tools/ (the
+#   installed programs, which read untrusted files), fuzz/ and bench/,
 #   and shellcheck over every shell script in git (*.sh and .ci/run);
 #   and that only the core (device, engine, model, snapshot, log) includes
 #   lib/internal.h.
@@ -26,7 +26,7 @@ done
 
 rc=0
 
-echo "lint: cppcheck $(cppcheck --version | sed 's/^Cppcheck //') on lib/ and tools/"
+echo "lint: cppcheck $(cppcheck --version | sed 's/^Cppcheck //') on lib/ tools/ fuzz/ bench/"
 # --error-exitcode makes any finding fail; --inline-suppr honours the
 # justified suppressions in the code. __linux__ because the backends are
 # Linux-only (VFIO, KVM, eventfd).
@@ -34,7 +34,7 @@ cppcheck --std=c11 --language=c --quiet --inline-suppr --error-exitcode=1 \
 	--enable=warning,style,performance,portability \
 	-D__linux__ -I include -I lib \
 	--template='{file}:{line}: {severity}: {message} [{id}]' \
-	lib/ tools/ || rc=1
+	lib/ tools/ fuzz/ bench/ || rc=1
 
 # The backends know the library only through the public backend interface
 # (libmsix.h) and lib/util.h; lib/internal.h is the core's private state.

@@ -7,8 +7,8 @@
 #   1. installs what the build and the tests need (scripts/install-deps.sh:
 #      apt-get as root; a no-op when everything is present, so reruns are
 #      fast);
-#   2. runs scripts/lint.sh (cppcheck on lib/, shellcheck on every shell
-#      script): any finding fails;
+#   2. runs scripts/lint.sh (cppcheck on lib/ tools/ fuzz/ bench/, shellcheck
+#      on every shell script): any finding fails;
 #   3. runs the CMake workflows default (Debug, -Werror: unit tests, Valgrind
 #      memcheck, linkage, consumer builds), asan (ASan + UBSan) and tsan
 #      (ThreadSanitizer), each in build/<preset>;
@@ -91,7 +91,7 @@ t0=$SECONDS
 rc=0
 scripts/lint.sh 2>&1 </dev/null | tee "$logs/lint.log" || rc=$?
 if ((rc == 0)); then
-	record lint PASS $((SECONDS - t0)) "cppcheck lib/, shellcheck scripts: no findings"
+	record lint PASS $((SECONDS - t0)) "cppcheck, shellcheck: no findings"
 else
 	record lint FAIL $((SECONDS - t0)) "see build/ci-logs/lint.log"
 fi
