@@ -125,8 +125,11 @@ fi
 
 # --------------------------------------------------------------- I/O
 # One writer per CPU (pinned, so every request queue is used), each on its
-# own 4 MiB region: write random data, drop the caches, read back, compare.
+# own REGION MiB region: write random data, drop the caches, read back, compare.
+# MiB per writer: 4, less with more than 4 vCPUs (the data lives in tmpfs).
 REGION=4
+[ "$CPUS" -le 4 ] || REGION=$((16 / CPUS))
+[ "$REGION" -ge 1 ] || REGION=1
 IO_BOUND=60 # seconds for one 4 MiB transfer: a lost interrupt stalls it
 # io_round [nopin]: without nopin, writer c runs on CPU c (so that every
 # request queue is used); with it the scheduler places them (CPU hotplug

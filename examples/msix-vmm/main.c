@@ -4,9 +4,10 @@
  * (virtio-blk, multi-queue, file-backed; virtio-rng) whose MSI-X is libmsix.
  *
  *   msix-vmm --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]
- *            [--cpus 1-8] [--mem MIB] [--disk FILE] [--queues 1-8]
+ *            [--cpus 1-16] [--mem MIB] [--disk FILE] [--queues 1-16]
  *            [--delivery emulated|irqfd] [--route-budget N]
  *            [--policy auto|lazy|preallocate|incremental]
+ *            [--routing immediate|deferred]
  *            [--snapshot-every MS] [--trace FILE] [--timeout SECS] [-v]
  *
  * The guest ends the run by writing its result (0 = pass) to port 0xf4 and
@@ -22,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <syslog.h>
@@ -247,10 +249,9 @@ static void *vcpu_main(void *arg)
 			break;
 		}
 	}
-	/* Wake the others. */
-	for (int i = 0; i < vm->ncpus; i++)
-		if (i != id && vm->vcpu_thread[i])
-			pthread_kill(vm->vcpu_thread[i], SIGUSR1);
+	/* The main thread kicks the others out of KVM_RUN; a thread must not
+	 * signal its siblings here: main may have joined them already. */
+	atomic_fetch_sub(&vm->vcpus_running, 1);
 	return NULL;
 }
 
@@ -371,9 +372,10 @@ static int snapshot(struct vmm *vm)
 static void usage(FILE *f)
 {
 	fputs("usage: msix-vmm --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]\n"
-	      "                [--cpus 1-8] [--mem MIB] [--disk FILE] [--queues 1-8]\n"
+	      "                [--cpus 1-16] [--mem MIB] [--disk FILE] [--queues 1-16]\n"
 	      "                [--delivery emulated|irqfd] [--route-budget N]\n"
 	      "                [--policy auto|lazy|preallocate|incremental]\n"
+	      "                [--routing immediate|deferred]\n"
 	      "                [--snapshot-every MS] [--trace FILE] [--timeout SECS] [-v]\n",
 	      f);
 }
@@ -443,6 +445,12 @@ static void print_counters(struct vmm *vm)
 			" interrupts %" PRIu64 "\n",
 			vd->name, reqs, irqs);
 	}
+	struct libmsix_kvm_vm_stats vs;
+	if (libmsix_kvm_vm_get_stats(vm->kvm_vm, &vs) == 0)
+		fprintf(stderr,
+			"msix-vmm: VM routes: uploads %" PRIu64 " flushes %" PRIu64
+			" fallbacks %" PRIu64 " peak GSIs %u\n",
+			vs.uploads, vs.flushes, vs.fallbacks, vs.peak);
 	if (vm->snapshots)
 		fprintf(stderr,
 			"msix-vmm: snapshots %" PRIu64 ": %" PRIu64
@@ -504,6 +512,7 @@ int main(int argc, char **argv)
 		{ "route-budget", 1, 0, 'b' },	{ "policy", 1, 0, 'p' },
 		{ "snapshot-every", 1, 0, 's' }, { "trace", 1, 0, 't' },
 		{ "timeout", 1, 0, 'T' },	{ "verbose", 0, 0, 'v' },
+		{ "routing", 1, 0, 'R' },
 		{ "help", 0, 0, 'h' },		{ 0, 0, 0, 0 },
 	};
 	int o;
@@ -544,12 +553,24 @@ int main(int argc, char **argv)
 		case 't': trace = optarg; break;
 		case 'T': timeout_s = num("--timeout", optarg, 1, 86400); break;
 		case 'v': vm->verbose++; break;
+		case 'R':
+			if (!strcmp(optarg, "deferred"))
+				vm->deferred = true;
+			else if (strcmp(optarg, "immediate")) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (!kernel || optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (vm->deferred && vm->delivery != DELIVERY_IRQFD) {
+		fprintf(stderr, "msix-vmm: --routing deferred needs --delivery irqfd\n");
 		return 2;
 	}
 	if (vm->route_budget && vm->delivery != DELIVERY_IRQFD) {
@@ -621,6 +642,22 @@ int main(int argc, char **argv)
 	}
 	if (trace && trace_open(vm, trace) < 0)
 		return 1;
+	/* Deferred routing: new routes wait for a flush of the main loop (or
+	 * 2 ms at most); meanwhile their vectors go through the VMM. */
+	vm->fallback_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->deferred) {
+		struct libmsix_kvm_routing rt = {
+			.size = sizeof(rt),
+			.mode = LIBMSIX_KVM_ROUTING_DEFERRED,
+			.max_delay_ns = 2000000,
+		};
+		r = libmsix_kvm_vm_set_routing(vm->kvm_vm, &rt);
+		if (r < 0) {
+			fprintf(stderr, "msix-vmm: deferred routing: %s\n",
+				strerror(-r));
+			return 1;
+		}
+	}
 
 	pci_init(vm);
 	if (disk) {
@@ -671,6 +708,10 @@ int main(int argc, char **argv)
 		vm->ncpus, mem_mib,
 		vm->delivery == DELIVERY_IRQFD ? "irqfd" : "emulated",
 		now() - t0);
+	if (vm->deferred)
+		pthread_create(&vm->fallback_thread, NULL,
+			       virtio_fallback_main, vm);
+	atomic_store(&vm->vcpus_running, vm->ncpus);
 	for (int i = 0; i < vm->ncpus; i++)
 		pthread_create(&vm->vcpu_thread[i], NULL, vcpu_main,
 			       (void *)(intptr_t)i);
@@ -686,6 +727,8 @@ int main(int argc, char **argv)
 				virtio_dump(vm->dev[i]);
 			break;
 		}
+		if (vm->deferred)
+			libmsix_kvm_vm_flush(vm->kvm_vm);
 		if (next_snap && now() >= next_snap) {
 			r = snapshot(vm);
 			if (r < 0)
@@ -693,14 +736,22 @@ int main(int argc, char **argv)
 			next_snap = now() + (double)snap_ms / 1000;
 		}
 	}
-	for (int i = 0; i < vm->ncpus; i++) {
-		vm->run[i]->immediate_exit = 1;
-		pthread_kill(vm->vcpu_thread[i], SIGUSR1);
+	/* Kick until every vCPU thread has left its loop (a kick that lands
+	 * just before KVM_RUN is lost; immediate_exit catches most), then
+	 * join: no thread is signalled after it was joined. */
+	while (atomic_load(&vm->vcpus_running) > 0) {
+		for (int i = 0; i < vm->ncpus; i++) {
+			vm->run[i]->immediate_exit = 1;
+			pthread_kill(vm->vcpu_thread[i], SIGUSR1);
+		}
+		usleep(1000);
 	}
 	for (int i = 0; i < vm->ncpus; i++)
 		pthread_join(vm->vcpu_thread[i], NULL);
 	for (int i = 0; i < vm->ndev; i++)
 		virtio_stop(vm->dev[i]);
+	if (vm->deferred)
+		pthread_join(vm->fallback_thread, NULL);
 	double elapsed = now() - t0;
 	print_counters(vm);
 	trace_close(vm);

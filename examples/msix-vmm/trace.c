@@ -74,6 +74,7 @@ static void emit(struct vmm *vm, const char *fmt, ...)
 	vfprintf(t->f, fmt, ap);
 	va_end(ap);
 	fprintf(t->f, ",\"t_ns\":%" PRIu64 "}\n", t_ns(t));
+	fflush(t->f); /* a crash must not cost the end of the trace */
 	pthread_mutex_unlock(&t->lock);
 }
 

@@ -73,6 +73,67 @@ static void msix_fault(void *opaque, uint32_t vector, int err)
 }
 
 /*
+ * Deferred routing (libmsix_kvm_vm_set_routing()): a vector whose route
+ * waits for the next flush is live through the VMM. libmsix hands its
+ * eventfd over here (fd >= 0) and takes it back after the flush (fd -1).
+ * Called with libmsix's locks held: only record it and wake the poller.
+ */
+static void msix_fallback(void *opaque, uint32_t vector, int fd)
+{
+	struct virtio_dev *vd = opaque;
+
+	if (vector <= VMM_MAX_QUEUES)
+		atomic_store(&vd->fallback_fd[vector], fd);
+	(void)!eventfd_write(vd->vm->fallback_kick, 1);
+}
+
+/*
+ * The poller of deferred vectors: what the I/O threads write into the
+ * eventfd of such a vector is consumed here and sent with libmsix_notify()
+ * (KVM_SIGNAL_MSI), until the flush assigns the irqfd.
+ */
+void *virtio_fallback_main(void *arg)
+{
+	struct vmm *vm = arg;
+	struct pollfd p[1 + 4 * (VMM_MAX_QUEUES + 1)];
+	int dev[1 + 4 * (VMM_MAX_QUEUES + 1)], vec[1 + 4 * (VMM_MAX_QUEUES + 1)];
+
+	while (!atomic_load(&vm->done)) {
+		int n = 0;
+
+		p[n++] = (struct pollfd){ .fd = vm->fallback_kick, .events = POLLIN };
+		for (int d = 0; d < vm->ndev; d++)
+			for (uint32_t v = 0; v < vm->dev[d]->nr_vectors; v++) {
+				int fd = atomic_load(&vm->dev[d]->fallback_fd[v]);
+
+				if (fd < 0)
+					continue;
+				dev[n] = d;
+				vec[n] = (int)v;
+				p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			}
+		if (poll(p, (nfds_t)n, 100) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			eventfd_t c;
+			(void)!eventfd_read(vm->fallback_kick, &c);
+		}
+		for (int i = 1; i < n; i++) {
+			struct virtio_dev *vd = vm->dev[dev[i]];
+
+			if (!(p[i].revents & POLLIN))
+				continue;
+			pthread_rwlock_rdlock(&vd->msix_lock);
+			if (atomic_load(&vd->fallback_fd[vec[i]]) == p[i].fd &&
+			    libmsix_kvm_consume(vd->kvm, (uint32_t)vec[i]) == 1)
+				libmsix_notify(vd->msix, (uint32_t)vec[i]);
+			pthread_rwlock_unlock(&vd->msix_lock);
+		}
+	}
+	return NULL;
+}
+
+/*
  * The libmsix device of the function and its KVM backend. Emulated
  * delivery: no GSI, notify sends KVM_SIGNAL_MSI. irqfd: every vector gets a
  * GSI, a route and an irqfd; --route-budget caps the GSIs of the device
@@ -94,7 +155,11 @@ int virtio_msix_create(struct virtio_dev *vd)
 		.flags = irqfd ? LIBMSIX_KVM_F_IRQFD : 0,
 		.nr_vectors = vd->nr_vectors,
 		.reserve = reserve,
+		.fallback = irqfd ? msix_fallback : NULL,
+		.opaque = vd,
 	};
+	for (uint32_t v = 0; v <= VMM_MAX_QUEUES; v++)
+		atomic_store(&vd->fallback_fd[v], -1);
 	int r = libmsix_kvm_create(vm->kvm_vm, &kcfg, &vd->kvm);
 	if (r < 0) {
 		fprintf(stderr, "msix-vmm: %s: libmsix_kvm_create: %s\n",

@@ -21,8 +21,8 @@
 #include "libmsix-kvm.h"
 #include "libmsix.h"
 
-#define VMM_MAX_CPUS 8
-#define VMM_MAX_QUEUES 8
+#define VMM_MAX_CPUS 16
+#define VMM_MAX_QUEUES 16
 
 /* Guest physical layout. */
 #define MMIO_BASE 0xe0000000ull	/* BARs, in the e820 hole below 4 GiB */
@@ -129,6 +129,9 @@ struct virtio_dev {
 	struct libmsix_config msix_cfg;
 	uint16_t pci_command;
 	uint32_t use_refused;		/* vector_use() refusals */
+	/* Deferred routing: the eventfd of each vector that is live through
+	 * the VMM while its route waits (libmsix_kvm_fallback_fn), or -1. */
+	_Atomic int fallback_fd[VMM_MAX_QUEUES + 1];
 	/* Counters of the devices and backends a snapshot replaced. */
 	struct libmsix_stats old_cnt;
 	struct libmsix_kvm_stats old_kvm;
@@ -143,6 +146,7 @@ int virtio_create(struct virtio_dev *vd);
 void virtio_start(struct virtio_dev *vd);
 void virtio_stop(struct virtio_dev *vd);
 void virtio_dump(struct virtio_dev *vd);
+void *virtio_fallback_main(void *arg);
 int virtio_msix_create(struct virtio_dev *vd);
 void virtio_msix_destroy(struct virtio_dev *vd);
 void *virtio_guest(struct vmm *vm, uint64_t gpa, uint64_t len);
@@ -174,10 +178,14 @@ struct vmm {
 	int vcpu_fd[VMM_MAX_CPUS];
 	struct kvm_run *run[VMM_MAX_CPUS];
 	pthread_t vcpu_thread[VMM_MAX_CPUS];
+	atomic_int vcpus_running;
 
 	enum delivery delivery;
 	enum libmsix_policy policy;
 	uint32_t route_budget;		/* 0: no cap */
+	bool deferred;			/* --routing deferred */
+	int fallback_kick;		/* eventfd: the fallback set changed */
+	pthread_t fallback_thread;
 	struct libmsix_kvm_vm *kvm_vm;
 	int verbose;
 
