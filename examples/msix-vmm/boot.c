@@ -113,14 +113,20 @@ static void acpi_hdr(void *p, const char *sig, uint32_t len, uint8_t rev)
 }
 
 /*
- * RSDP -> XSDT -> {FADT -> DSDT, MADT}. The FADT has no fixed hardware
- * (no SMI command port: the system is in ACPI mode; no PM blocks), SCI on
- * IRQ 9 (never raised) and says "no 8042, no VGA, no CMOS RTC". It is not
- * "hardware-reduced": Linux then drops the legacy PIC and ISA IRQs, and
- * the serial port's IRQ 4 with them. The DSDT is empty (the VMM has no AML;
- * PCI is found by probing bus 0, pci=lastbus=0); the MADT lists one local
- * APIC per vCPU and the IOAPIC at 0xfec00000 (GSI base 0) that
- * KVM_CREATE_IRQCHIP emulates, with the PIC behind it (PCAT_COMPAT).
+ * RSDP -> XSDT -> {FADT -> DSDT, MADT}: the tables Linux needs to find the
+ * vCPUs and the IOAPIC. The MADT lists one local APIC per vCPU and the
+ * IOAPIC at 0xfec00000 (GSI base 0) that KVM_CREATE_IRQCHIP emulates, with
+ * the PIC behind it (PCAT_COMPAT). The FADT is not "hardware-reduced"
+ * (Linux would then drop the legacy PIC and ISA IRQs, and the serial
+ * port's IRQ 4 with them) and has no fixed hardware at all: no SMI command
+ * port, no PM1 blocks, SCI on IRQ 9 (never raised). The DSDT is empty.
+ *
+ * What that makes Linux do (seen on 6.1; 6.12 ends the same way): it
+ * takes the CPUs and the IOAPIC from the MADT, then fails to initialise
+ * the ACPI fixed events (it logs "ACPI Error"s for the missing PM1 blocks), turns the
+ * ACPI interpreter off and probes PCI bus 0 through conf1 itself. With PM1
+ * blocks, ACPI stays on and looks for the PCI host bridge in the DSDT,
+ * which would need AML this VMM does not have.
  */
 static uint64_t acpi_build(struct vmm *vm)
 {
