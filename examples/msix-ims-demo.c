@@ -367,6 +367,8 @@ int main(int argc, char **argv)
 	g.cookie = calloc(n, sizeof(*g.cookie));
 	if (!g.got || !g.cookie) {
 		perror("calloc");
+		free(g.got);
+		free(g.cookie);
 		return 1;
 	}
 

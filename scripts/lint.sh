@@ -3,7 +3,9 @@
 #
 # scripts/lint.sh - static analysis that fails on any finding:
 #   cppcheck over lib/ (the library: what every VMM links), tools/ (the
-#   installed programs, which read untrusted files), fuzz/ and bench/,
+#   installed programs, which read untrusted files), fuzz/ and bench/;
+#   cppcheck's warning classes (no style) over examples/ and tests/, the
+#   code users copy and the code that judges the library;
 #   and shellcheck over every shell script in git (*.sh and .ci/run);
 #   and that only the core (device, engine, model, snapshot, log) includes
 #   lib/internal.h.
@@ -35,6 +37,12 @@ cppcheck --std=c11 --language=c --quiet --inline-suppr --error-exitcode=1 \
 	-D__linux__ -I include -I lib \
 	--template='{file}:{line}: {severity}: {message} [{id}]' \
 	lib/ tools/ fuzz/ bench/ || rc=1
+echo "lint: cppcheck (warnings) on examples/ tests/"
+cppcheck --std=c11 --language=c --quiet --inline-suppr --error-exitcode=1 \
+	--enable=warning,performance,portability \
+	-D__linux__ -I include -I tests -I tests/guest \
+	--template='{file}:{line}: {severity}: {message} [{id}]' \
+	examples/ tests/ || rc=1
 
 # The backends know the library only through the public backend interface
 # (libmsix.h) and lib/util.h; lib/internal.h is the core's private state.

@@ -701,8 +701,8 @@ static void vcpu_op(struct stress *s, uint64_t *rng, int depth)
  */
 static void vcpu_step(struct stress *s, uint64_t *rng)
 {
-	uint64_t latched[MAXV];
-	bool was_blocked[MAXV];
+	uint64_t latched[MAXV] = { 0 };
+	bool was_blocked[MAXV] = { false };
 
 	for (uint32_t v = 0; v < s->n; v++) {
 		was_blocked[v] = blocked(&s->m, v);

@@ -16,8 +16,8 @@
 
 #include "guest.h"
 
-#define NR_VECTORS 8
-#define NR_SLOTS 4
+#define NR_VECTORS 8u
+#define NR_SLOTS 4u
 #define PASID 0x2a
 
 /* Where the store's slots send their messages (the interrupt fabric). */

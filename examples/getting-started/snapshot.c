@@ -15,7 +15,7 @@
 
 #include "guest.h"
 
-#define NR_VECTORS 4
+#define NR_VECTORS 4u
 
 /* Stands in for the VMM's injector (KVM_SIGNAL_MSI, an irqchip model). */
 struct injector {

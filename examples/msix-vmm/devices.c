@@ -85,10 +85,10 @@ static uint32_t blk_request(struct virtio_dev *vd, struct vq *q,
 		return 0; /* no header or no status byte: nothing to say */
 	nout = iov_skip(out, nout, sizeof(hdr));
 	/* The status byte is the last writable byte. */
-	struct iovec *last = &in[nin - 1];
-	while (nin > 0 && in[nin - 1].iov_len == 0)
+	/* iov_len(in) >= 1 above: some in[] before the empty tail has a byte. */
+	while (nin > 1 && in[nin - 1].iov_len == 0)
 		nin--;
-	last = &in[nin - 1];
+	struct iovec *last = &in[nin - 1];
 	uint8_t *st = (uint8_t *)last->iov_base + last->iov_len - 1;
 	last->iov_len--;
 

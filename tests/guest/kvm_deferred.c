@@ -31,7 +31,7 @@
 #define BASE 0x40u  /* vector v's guest vector: BASE + v ... */
 #define BASE2 0x80u /* ... or BASE2 + v after an affinity change */
 #define WAIT_MS 10000
-#define ROUNDS 40
+#define ROUNDS 40u
 
 static struct kvmvm vm;
 static struct gdev g;
