@@ -24,10 +24,11 @@
  * Without LIBMSIX_KVM_F_IRQFD (emulated device models) a vector needs no GSI:
  * libmsix_notify() delivers with KVM_SIGNAL_MSI.
  *
- * Deferred routing (libmsix_kvm_vm_set_routing()): a vector that goes live
- * with a route KVM does not have yet is served by the VMM through its
- * eventfd until libmsix_kvm_vm_flush() uploads every waiting route at once:
- * one upload per guest bring-up instead of one per vector.
+ * Deferred routing (the default for devices with a fallback callback; see
+ * libmsix_kvm_vm_set_routing()): a vector that goes live with a route KVM
+ * does not have yet is served by the VMM through its eventfd until
+ * libmsix_kvm_vm_flush() or the time bound uploads every waiting route at
+ * once: one upload per guest bring-up instead of one per vector.
  *
  * Threads: a libmsix_kvm_vm may be shared by devices on different threads;
  * its functions take its own lock. Backend ops run under the libmsix device
@@ -215,7 +216,9 @@ LIBMSIX_EXPORT int libmsix_kvm_vm_get_stats(struct libmsix_kvm_vm *vm,
 enum libmsix_kvm_routing_mode {
 	/** Every commit that changes a route uploads the table before the
 	 *  vector's irqfd is assigned: one upload per guest unmask that
-	 *  brings a new message. No VMM involvement. The mode of a new VM. */
+	 *  brings a new message. No VMM involvement. What devices without a
+	 *  fallback callback get in either mode; a VMM that wants it for
+	 *  every device sets it with libmsix_kvm_vm_set_routing(). */
 	LIBMSIX_KVM_ROUTING_IMMEDIATE = 0,
 	/** A vector that goes live with a route KVM does not have yet (new,
 	 *  or a message rewritten, e.g. an affinity change) goes live at once
@@ -228,11 +231,34 @@ enum libmsix_kvm_routing_mode {
 	 *  The trade: until the flush, those interrupts travel through a VMM
 	 *  thread (microseconds each) instead of KVM's irqfd. Applies to irqfd
 	 *  devices that have a fallback callback; the others stay immediate.
-	 *  Choose it whenever the VMM runs libmsix_kvm_vm_flush() from its
-	 *  event loop or a timer. Mask and unmask of a vector whose route KVM
-	 *  has upload nothing in either mode. */
+	 *  The mode of a new VM, with max_delay_ns
+	 *  LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS and no max_routes: a device
+	 *  with a fallback callback is one whose VMM already polls its
+	 *  eventfds, so it defers without any call. Safe without a flush: a
+	 *  waiting vector is served by the VMM's poll until its route is up,
+	 *  so nothing is lost if the VMM never calls libmsix_kvm_vm_flush().
+	 *  When the guest goes quiet before the bound, nothing flushes until
+	 *  the next commit or libmsix_kvm_consume() of the VM after the
+	 *  deadline: that one flushes, so a waiting vector's first interrupt
+	 *  past the deadline moves it to its irqfd. Mask and unmask of a
+	 *  vector whose route KVM has upload nothing in either mode. */
 	LIBMSIX_KVM_ROUTING_DEFERRED,
 };
+
+/**
+ * LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS - max_delay_ns of a new VM: 4 ms.
+ * Long enough to hold a Linux guest's bring-up burst in one batch: each
+ * request_irq() is a few table writes and an unmask, MMIO exits of some
+ * microseconds each, so tens to hundreds of vectors come up well within it
+ * (one upload instead of N; on this project's machine one upload with the
+ * irqfds of 2048 vectors takes about 4 ms, 2048 uploads 1.2 to 1.8 s,
+ * docs/numbers.md). Short enough that a vector stays on the userspace path
+ * (eventfd -> VMM thread -> KVM_SIGNAL_MSI, microseconds more per
+ * interrupt, still delivered) for about one scheduler tick at HZ=250, not
+ * for the guest's lifetime. A slower bring-up just takes one upload per
+ * 4 ms of it.
+ */
+#define LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS 4000000ull
 
 /**
  * struct libmsix_kvm_routing - the VM's routing mode and the bounds of a
@@ -255,7 +281,10 @@ struct libmsix_kvm_routing {
 };
 
 /**
- * libmsix_kvm_vm_set_routing() - choose the VM's routing mode and bounds.
+ * libmsix_kvm_vm_set_routing() - choose the VM's routing mode and bounds
+ * (a new VM is LIBMSIX_KVM_ROUTING_DEFERRED with max_delay_ns
+ * LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS; set LIBMSIX_KVM_ROUTING_IMMEDIATE
+ * for one upload per commit that changes a route, as before deferral).
  * Switching to LIBMSIX_KVM_ROUTING_IMMEDIATE flushes first. A bound already
  * reached by the vectors waiting now is flushed before this returns.
  * @rt: copied.

@@ -1040,6 +1040,11 @@ int libmsix_kvm_vm_create(const struct libmsix_kvm_vm_config *ucfg,
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = *cfg;
+	vm->rt = (struct libmsix_kvm_routing){
+		.size = sizeof(vm->rt),
+		.mode = LIBMSIX_KVM_ROUTING_DEFERRED,
+		.max_delay_ns = LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS,
+	};
 	cap = vm_ioctl(vm, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_IRQ_ROUTING);
 	if (cap <= 0) {
 		r = cap < 0 ? cap : -ENOTSUP;

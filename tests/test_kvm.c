@@ -58,7 +58,9 @@ static void on_fallback(void *opaque, uint32_t v, int fd)
 		kt->fallback_fd[v] = fd;
 }
 
-static struct libmsix_kvm_vm *new_vm(struct fake_kvm *f, uint32_t flags)
+/* A VM as libmsix_kvm_vm_create() makes it: deferred routing by default. */
+static struct libmsix_kvm_vm *new_vm_default(struct fake_kvm *f,
+					     uint32_t flags)
 {
 	struct libmsix_kvm_vm_config c = {
 		.size = sizeof(c),
@@ -73,8 +75,28 @@ static struct libmsix_kvm_vm *new_vm(struct fake_kvm *f, uint32_t flags)
 	return vm;
 }
 
-/* A device of @n vectors, all used, on its own fake VM. */
-static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
+/*
+ * A VM with immediate routing set explicitly: the fixtures' devices have a
+ * fallback callback, so they would defer by default, and most tests here
+ * are about the per-commit upload and irqfd order of immediate routing.
+ * The test_deferred_* tests switch to deferred themselves.
+ */
+static struct libmsix_kvm_vm *new_vm(struct fake_kvm *f, uint32_t flags)
+{
+	struct libmsix_kvm_vm *vm = new_vm_default(f, flags);
+	struct libmsix_kvm_routing rt = {
+		.size = sizeof(rt), .mode = LIBMSIX_KVM_ROUTING_IMMEDIATE,
+	};
+
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(vm, &rt), 0);
+	return vm;
+}
+
+/* A device of @n vectors, all used, on its own fake VM: with the VMM's
+ * fallback callback when @fallback, on a VM with immediate routing set
+ * explicitly when @immediate (else the VM's default routing). */
+static struct kt *kt_create(uint32_t n, uint32_t flags, uint32_t reserve,
+			    bool fallback, bool immediate)
 {
 	struct kt *kt = calloc(1, sizeof(*kt));
 	struct libmsix_kvm_config kc = {
@@ -88,8 +110,8 @@ static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
 	ck_assert_ptr_nonnull(kt);
 	kt->fds_before = open_fds();
 	kt->f = fake_kvm_new(4096);
-	kt->vm = new_vm(kt->f, 0);
-	kc.fallback = on_fallback;
+	kt->vm = immediate ? new_vm(kt->f, 0) : new_vm_default(kt->f, 0);
+	kc.fallback = fallback ? on_fallback : NULL;
 	kc.opaque = kt;
 	ck_assert_int_eq(libmsix_kvm_create(kt->vm, &kc, &kt->k), 0);
 	cfg.fault = on_fault;
@@ -99,6 +121,11 @@ static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
 					    &kt->t.dev), 0);
 	ck_assert_int_eq(libmsix_vector_use_all(kt->t.dev), 0);
 	return kt;
+}
+
+static struct kt *kt_new(uint32_t n, uint32_t flags, uint32_t reserve)
+{
+	return kt_create(n, flags, reserve, true, true);
 }
 
 static void kt_free(struct kt *kt)
@@ -1514,6 +1541,93 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The default of a new VM: deferred routing with a time bound of
+ * LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS, for devices that have a fallback
+ * callback; a device without one uploads at each commit as before; an
+ * explicit LIBMSIX_KVM_ROUTING_IMMEDIATE restores one upload per unmask.
+ */
+START_TEST(test_deferred_is_the_default_with_a_fallback)
+{
+	const uint64_t bound = LIBMSIX_KVM_ROUTING_DEFAULT_DELAY_NS;
+	struct timespec past = { 0, (long)(bound + 1000000) };
+	struct kt *kt = kt_create(8, LIBMSIX_KVM_F_IRQFD, 8, true, false);
+	struct kt *im;
+	struct libmsix_kvm_vm_stats b;
+	uint64_t t0, t1, deadline;
+
+	ck_assert(bound >= 1000000 && bound <= 10000000);
+	/* A fallback callback and no libmsix_kvm_vm_set_routing() call. */
+	linux_bringup(&kt->t);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline),
+			 -ENOENT);
+	t0 = mono_ns();
+	ck_assert_int_eq(set_vmask(&kt->t, 0, false), 0);
+	t1 = mono_ns();
+	ck_assert_uint_eq(kt->f->trace_len, 0);
+	ck_assert_int_eq(kt->fallback_fd[0], efd_of(kt, 0));
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline), 0);
+	ck_assert_uint_ge(deadline, t0 + bound);
+	ck_assert_uint_le(deadline, t1 + bound);
+	for (uint32_t v = 1; v < 8; v++)
+		ck_assert_int_eq(set_vmask(&kt->t, v, false), 0);
+	t1 = mono_ns();
+	if (t1 < deadline) {
+		/* The usual case: the whole bring-up within the bound. */
+		ck_assert_uint_eq(kt->f->trace_len, 0);
+		ck_assert_uint_eq(kcnt(kt).deferred_vectors, 8);
+		for (uint32_t v = 0; v < 8; v++)
+			ck_assert_int_eq(kt->fallback_fd[v], efd_of(kt, v));
+	} else {
+		/* A stalled machine: a commit past the deadline flushed;
+		 * still at most one upload per bound of bring-up time. */
+		ck_assert_uint_le(fake_kvm_count(kt->f, 'U'),
+				  1 + (t1 - t0) / bound);
+	}
+	/* The guest goes quiet; the VMM never flushes. The first consume
+	 * past the deadline flushes the batch. */
+	nanosleep(&past, NULL);
+	ck_assert_int_eq(libmsix_kvm_consume(kt->k, 0), 0);
+	ck_assert_uint_eq(kcnt(kt).deferred_vectors, 0);
+	for (uint32_t v = 0; v < 8; v++)
+		ck_assert_int_eq(kt->fallback_fd[v], -1);
+	ck_assert_uint_eq(fake_kvm_count(kt->f, 'A'), 8);
+	ck_assert_uint_eq(kt->f->nr, 8);
+	ck_assert_int_eq(libmsix_kvm_vm_get_stats(kt->vm, &b), 0);
+	if (t1 < deadline) {
+		ck_assert_uint_eq(fake_kvm_count(kt->f, 'U'), 1);
+		ck_assert_uint_eq(b.uploads, 1);
+		ck_assert_uint_eq(b.flushes, 1);
+	}
+	ck_assert_uint_eq(b.deferred, 0);
+	ck_assert_int_eq(libmsix_kvm_vm_flush_deadline(kt->vm, &deadline),
+			 -ENOENT);
+	kt_free(kt);
+
+	/* No fallback callback: nobody would serve the eventfds, so the
+	 * device stays immediate: an upload and an assign per unmask. */
+	for (int explicit_immediate = 0; explicit_immediate < 2;
+	     explicit_immediate++) {
+		/* Then immediate set explicitly: today's behaviour with a
+		 * fallback callback. */
+		im = kt_create(8, LIBMSIX_KVM_F_IRQFD, 8, explicit_immediate,
+			       explicit_immediate);
+		linux_bringup(&im->t);
+		for (uint32_t v = 0; v < 8; v++)
+			ck_assert_int_eq(set_vmask(&im->t, v, false), 0);
+		ck_assert_str_eq(im->f->trace, "UAUAUAUAUAUAUAUA");
+		ck_assert_uint_eq(im->fallback_calls, 0);
+		ck_assert_uint_eq(kcnt(im).deferred_vectors, 0);
+		ck_assert_int_eq(libmsix_kvm_vm_flush(im->vm), 0);
+		ck_assert_uint_eq(im->f->trace_len, 16);
+		ck_assert_int_eq(libmsix_kvm_vm_get_stats(im->vm, &b), 0);
+		ck_assert_uint_eq(b.uploads, 8);
+		ck_assert_uint_eq(b.deferred, 0);
+		kt_free(im);
+	}
+}
+END_TEST
+
 static void *race_producer(void *arg)
 {
 	struct race *r = arg;
@@ -1629,6 +1743,7 @@ static Suite *kvm_suite(void)
 	tcase_add_test(tc, test_deferred_batch_leaves_assigned_vectors_alone);
 	tcase_add_test(tc, test_deferred_bounds_flush_by_themselves);
 	tcase_add_test(tc, test_deferred_bad_input);
+	tcase_add_test(tc, test_deferred_is_the_default_with_a_fallback);
 	tcase_add_test(tc, test_deferred_flush_failure_keeps_vectors_served);
 	tcase_add_test(tc, test_deferred_switch_race);
 	suite_add_tcase(s, tc);

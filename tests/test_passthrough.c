@@ -58,6 +58,9 @@ static void pt_new(struct pt *p, uint32_t n, bool noresize,
 		.size = sizeof(pc),
 		.mask = mask,
 	};
+	struct libmsix_kvm_routing im = {
+		.size = sizeof(im), .mode = LIBMSIX_KVM_ROUTING_IMMEDIATE,
+	};
 	struct libmsix_config cfg = test_config(n);
 
 	memset(p, 0, sizeof(*p));
@@ -67,6 +70,9 @@ static void pt_new(struct pt *p, uint32_t n, bool noresize,
 	p->f = fake_kvm_new(4096);
 	vc.ioctl_opaque = p->f;
 	ck_assert_int_eq(libmsix_kvm_vm_create(&vc, &p->vm), 0);
+	/* The device has a fallback callback, so it would defer by default;
+	 * these tests are about immediate routing (pt_deferred() switches). */
+	ck_assert_int_eq(libmsix_kvm_vm_set_routing(p->vm, &im), 0);
 	ck_assert_int_eq(libmsix_kvm_create(p->vm, &kc, &p->k), 0);
 	ck_assert_int_eq(libmsix_passthrough_create(p->vf, p->k, &pc, &p->p),
 			 0);

@@ -643,17 +643,22 @@ int main(int argc, char **argv)
 	if (trace && trace_open(vm, trace) < 0)
 		return 1;
 	/* Deferred routing: new routes wait for a flush of the main loop (or
-	 * 2 ms at most); meanwhile their vectors go through the VMM. */
+	 * 2 ms at most); meanwhile their vectors go through the VMM.
+	 * Immediate is set explicitly: a new VM defers for every device with
+	 * a fallback callback, and only --routing deferred runs the thread
+	 * that serves those eventfds. */
 	vm->fallback_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->deferred) {
+	{
 		struct libmsix_kvm_routing rt = {
 			.size = sizeof(rt),
-			.mode = LIBMSIX_KVM_ROUTING_DEFERRED,
-			.max_delay_ns = 2000000,
+			.mode = vm->deferred ? LIBMSIX_KVM_ROUTING_DEFERRED :
+					       LIBMSIX_KVM_ROUTING_IMMEDIATE,
+			.max_delay_ns = vm->deferred ? 2000000 : 0,
 		};
 		r = libmsix_kvm_vm_set_routing(vm->kvm_vm, &rt);
 		if (r < 0) {
-			fprintf(stderr, "msix-vmm: deferred routing: %s\n",
+			fprintf(stderr, "msix-vmm: %s routing: %s\n",
+				vm->deferred ? "deferred" : "immediate",
 				strerror(-r));
 			return 1;
 		}

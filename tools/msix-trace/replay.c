@@ -617,7 +617,8 @@ int replay_libmsix(const struct trace *t, bool live,
 {
 	struct libmsix_kvm_routing rt = {
 		.size = sizeof(rt),
-		.mode = LIBMSIX_KVM_ROUTING_DEFERRED,
+		.mode = deferred ? LIBMSIX_KVM_ROUTING_DEFERRED :
+				   LIBMSIX_KVM_ROUTING_IMMEDIATE,
 	};
 	struct fake_kvm fk = { 0 };
 	struct libmsix_kvm_vm_config vc = {
@@ -645,13 +646,13 @@ int replay_libmsix(const struct trace *t, bool live,
 		free(run.devs);
 		return -1;
 	}
-	if (deferred) {
-		e = libmsix_kvm_vm_set_routing(run.vm, &rt);
-		if (e) {
-			fprintf(err, "%s: cannot defer routing: %s\n", t->path,
-				strerror(-e));
-			ret = -1;
-		}
+	/* Always explicit: a new VM defers with a time bound, which would
+	 * make the counts depend on how fast the replay runs. */
+	e = libmsix_kvm_vm_set_routing(run.vm, &rt);
+	if (e) {
+		fprintf(err, "%s: cannot set the %s routing: %s\n", t->path,
+			deferred ? "deferred" : "immediate", strerror(-e));
+		ret = -1;
 	}
 	for (unsigned i = 0; i < TRACE_MAX_DEVICES && !ret; i++) {
 		if (!t->dev[i].declared)
