@@ -149,7 +149,9 @@ struct libmsix_ims_store;
  * @out: receives the store.
  * Return: 0; -EINVAL for NULL, no ops, @hw->ops->size too small to hold
  * write, no write op, or @hw->nr_slots outside 1..LIBMSIX_IMS_MAX_SLOTS;
- * -ENOMEM.
+ * -E2BIG for a larger ops table from a newer libmsix with ops this one
+ * does not know set; -ENOMEM. Not logged: a store has no log sink (these
+ * are the device driver's mistakes, not the VMM's).
  * Context: any thread. Calls back: nothing.
  */
 LIBMSIX_EXPORT int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
@@ -197,8 +199,8 @@ struct libmsix_ims_store_stats {
 	uint64_t rollbacks;
 };
 
-/** libmsix_ims_store_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
- * Context: any thread. */
+/** libmsix_ims_store_get_stats() - fill @out. Return: 0; -EINVAL for NULL
+ * (not logged: a store has no log sink). Context: any thread. */
 LIBMSIX_EXPORT int
 libmsix_ims_store_get_stats(struct libmsix_ims_store *store,
 			    struct libmsix_ims_store_stats *out);
@@ -234,7 +236,15 @@ typedef int (*libmsix_ims_deliver_fn)(void *opaque, uint32_t vector,
  *                  the device's limit: libmsix faults vectors beyond it.
  * @default_cookie: every vector's cookie until libmsix_ims_set_cookie().
  * @deliver:        optional, see libmsix_ims_deliver_fn; required for
- *                  emulated vectors. @opaque: passed to it.
+ *                  emulated vectors.
+ * @opaque:         passed to @deliver and @log.
+ * @log:            log sink (same type as struct libmsix_config's), NULL
+ *                  for silent: every -EINVAL of this device's calls (and of
+ *                  libmsix_ims_create() for this config) logs
+ *                  "libmsix-ims: <call>(): <argument>: <rule>" at LOG_ERR.
+ *                  Called on the calling thread, without the store lock;
+ *                  must not call into libmsix.
+ * @log_level:      highest syslog level passed on; 0 means LOG_WARNING.
  */
 struct libmsix_ims_config {
 	size_t size;
@@ -244,12 +254,17 @@ struct libmsix_ims_config {
 	uint64_t default_cookie;
 	libmsix_ims_deliver_fn deliver;
 	void *opaque;
+	libmsix_log_fn log;
+	int log_level;
 };
 
 /**
  * libmsix_ims_create() - a backend for one device on @store.
  * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), unknown flags, N outside
- * 1..2048, @reserve > N, or @reserve 0 without LIBMSIX_IMS_F_FORCE;
+ * 1..2048, @reserve > N, or @reserve 0 without LIBMSIX_IMS_F_FORCE (the
+ * last four logged through @cfg->log; NULL and @cfg->size cannot be:
+ * there is no sink yet); -E2BIG for a larger @cfg from a newer libmsix
+ * with members this one does not know set;
  * -ENOSPC when the store cannot guarantee @reserve slots (Tsirkin: fail at
  * setup, not at guest run time); -ENOMEM.
  * Context: any thread.
@@ -282,8 +297,9 @@ libmsix_ims_backend(struct libmsix_ims *ims);
  * routes (a libmsix transaction being flushed on another thread) take the
  * new cookie at their commit. A vector without a slot carries it to the
  * slot it gets.
- * Return: 0; -EINVAL for NULL or @vector >= N; the device's -errno when a
- * slot write failed (the slot and the cookie are as before).
+ * Return: 0; -EINVAL for NULL or @vector >= N (logged through the
+ * config's log, but NULL @ims cannot be); the device's -errno when a slot
+ * write failed (the slot and the cookie are as before).
  * Context: any thread. Calls back: device write ops (and pending).
  */
 LIBMSIX_EXPORT int libmsix_ims_set_cookie(struct libmsix_ims *ims,
@@ -291,7 +307,8 @@ LIBMSIX_EXPORT int libmsix_ims_set_cookie(struct libmsix_ims *ims,
 
 /**
  * libmsix_ims_get_cookie() - @vector's cookie into @out.
- * Return: 0; -EINVAL for NULL or @vector >= N. Context: any thread.
+ * Return: 0; -EINVAL for NULL or @vector >= N (logged through the config's
+ * log, but NULL @ims cannot be). Context: any thread.
  */
 LIBMSIX_EXPORT int libmsix_ims_get_cookie(struct libmsix_ims *ims,
 					  uint32_t vector, uint64_t *out);
@@ -303,7 +320,8 @@ LIBMSIX_EXPORT int libmsix_ims_get_cookie(struct libmsix_ims *ims,
  * config's deliver callback (the IMS RFC's vfio_pci_set_emulated()). It is
  * a property of the device, set before the guest uses the vectors.
  * Return: 0; -EINVAL for NULL, an empty range or one past N, or @on without
- * a deliver callback; -EBUSY when a vector in the range holds a host vector
+ * a deliver callback (logged through the config's log, but NULL @ims
+ * cannot be); -EBUSY when a vector in the range holds a host vector
  * (nothing changed).
  * Context: while no libmsix call on the device runs (e.g. when the device
  * is realised): it changes the budget the engine reads.
@@ -315,8 +333,8 @@ LIBMSIX_EXPORT int libmsix_ims_set_emulated(struct libmsix_ims *ims,
 /**
  * libmsix_ims_vector_slot() - the slot that backs @vector after the last
  * commit, for a device model that raises slots itself.
- * Return: the slot, 0..nr_slots-1; -EINVAL for NULL or @vector >= N;
- * -ENOENT when the vector holds no slot (unallocated, or emulated).
+ * Return: the slot, 0..nr_slots-1; -EINVAL for NULL or @vector >= N
+ * (logged through the config's log, but NULL @ims cannot be); -ENOENT when the vector holds no slot (unallocated, or emulated).
  * Context: any thread; the answer is stale once the vector is released.
  */
 LIBMSIX_EXPORT int libmsix_ims_vector_slot(struct libmsix_ims *ims,
@@ -339,8 +357,8 @@ struct libmsix_ims_stats {
 	uint64_t exhausted;
 };
 
-/** libmsix_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL.
- * Context: any thread. */
+/** libmsix_ims_get_stats() - fill @out. Return: 0; -EINVAL for NULL (a
+ * NULL @out logged through the config's log). Context: any thread. */
 LIBMSIX_EXPORT int libmsix_ims_get_stats(struct libmsix_ims *ims,
 					 struct libmsix_ims_stats *out);
 
@@ -370,6 +388,8 @@ typedef void (*libmsix_soft_ims_sink_fn)(void *opaque, uint32_t slot,
  * sets its pending bit, which is sent when a write unmasks the slot.
  * @nr_slots: 1..LIBMSIX_IMS_MAX_SLOTS. @sink: NULL to only count.
  * Return: 0; -EINVAL for a bad @nr_slots or NULL @out; -ENOMEM.
+ * The soft device has no log sink: none of its functions log their
+ * -EINVAL (each has one or two causes, listed with it).
  * Context: any thread; all of its functions are thread-safe.
  */
 LIBMSIX_EXPORT int libmsix_soft_ims_create(uint32_t nr_slots,

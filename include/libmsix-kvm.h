@@ -574,7 +574,11 @@ struct libmsix_passthrough_config {
  * this, then @kvm and @vfio. Neither may be used as a backend on its own
  * meanwhile.
  * Return: 0; -EINVAL for NULL, a @cfg->size below sizeof(size_t), flags, an unknown @mask,
- * a KVM device without IRQFD or with fewer vectors; -ENOMEM.
+ * a KVM device without IRQFD or with fewer vectors; -E2BIG for a larger
+ * @cfg from a newer libmsix with members this one does not know set;
+ * -ENOMEM. Each -EINVAL is logged, naming the argument and the rule,
+ * through @vfio's log sink (struct libmsix_vfio_opts.log, with the
+ * device's prefix), except a NULL @vfio: there is no sink then.
  * Context: any thread.
  */
 LIBMSIX_EXPORT int
@@ -609,7 +613,8 @@ struct libmsix_passthrough_stats {
 };
 
 /** libmsix_passthrough_get_stats() - fill @out. Return: 0; -EINVAL for
- * NULL. Context: any thread (read without a lock). */
+ * NULL (a NULL @out logged through the VFIO device's sink, a NULL @pt
+ * cannot be). Context: any thread (read without a lock). */
 LIBMSIX_EXPORT int
 libmsix_passthrough_get_stats(struct libmsix_passthrough *pt,
 			      struct libmsix_passthrough_stats *out);

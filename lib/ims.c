@@ -18,8 +18,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include <bsd/bitstring.h>
 
@@ -66,6 +68,8 @@ struct libmsix_ims {
 	uint64_t exhausted;
 	libmsix_ims_deliver_fn deliver;
 	void *opaque;
+	libmsix_log_fn log;
+	int log_level;
 	bitstr_t *dirty; /* vectors with staged changes */
 	struct lmx_span span; /* [lo, hi) holding the dirty ones */
 	struct undo *undo; /* one per vector at most */
@@ -94,6 +98,36 @@ struct libmsix_ims_store {
 static struct libmsix_ims *to_ims(struct libmsix_backend *be)
 {
 	return container_of(be, struct libmsix_ims, be);
+}
+
+/*
+ * A VMM's call broke a rule of the API: log which argument and which rule
+ * through the device's sink (@log, @opaque, @level of its config) and
+ * return -EINVAL. Not rate-limited: no guest action reaches these.
+ */
+static int sink_einval(libmsix_log_fn log, void *opaque, int level,
+		       const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
+static int sink_einval(libmsix_log_fn log, void *opaque, int level,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lmx_vlog(log, opaque, level, LOG_ERR, "libmsix-ims: ", fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+#define CFG_EINVAL(cfg, ...) \
+	sink_einval((cfg)->log, (cfg)->opaque, (cfg)->log_level, __VA_ARGS__)
+#define IMS_EINVAL(ims, ...) CFG_EINVAL(ims, __VA_ARGS__)
+
+/* A @vector outside the device's table, in call @fn. */
+static int bad_vector(struct libmsix_ims *ims, const char *fn,
+		      uint32_t vector)
+{
+	return IMS_EINVAL(ims, "%s(): vector %u is outside the table (0..%u)",
+			  fn, vector, ims->n - 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -687,14 +721,17 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 	if (err)
 		return err;
 	if (cfg->flags & ~LIBMSIX_IMS_F_FORCE)
-		return -EINVAL;
+		return CFG_EINVAL(cfg, "libmsix_ims_create(): flags 0x%x: unknown bits 0x%x",
+				  cfg->flags, cfg->flags & ~LIBMSIX_IMS_F_FORCE);
 	if (cfg->nr_vectors < 1 || cfg->nr_vectors > LIBMSIX_MAX_VECTORS)
-		return -EINVAL;
+		return CFG_EINVAL(cfg, "libmsix_ims_create(): nr_vectors %u: MSI-X allows 1..2048",
+				  cfg->nr_vectors);
 	if (cfg->reserve > cfg->nr_vectors)
-		return -EINVAL;
+		return CFG_EINVAL(cfg, "libmsix_ims_create(): reserve %u is more than nr_vectors %u",
+				  cfg->reserve, cfg->nr_vectors);
 	/* A budget of 0 is a device that can never go live: say so now. */
 	if (cfg->reserve == 0 && !(cfg->flags & LIBMSIX_IMS_F_FORCE))
-		return -EINVAL;
+		return CFG_EINVAL(cfg, "libmsix_ims_create(): reserve 0 without LIBMSIX_IMS_F_FORCE: no vector could ever hold a slot");
 
 	ims = calloc(1, sizeof(*ims) + cfg->nr_vectors * sizeof(struct ivec));
 	if (!ims)
@@ -713,6 +750,8 @@ int libmsix_ims_create(struct libmsix_ims_store *st,
 	ims->share.reserve = cfg->reserve; /* for set_engine_budget() */
 	ims->deliver = cfg->deliver;
 	ims->opaque = cfg->opaque;
+	ims->log = cfg->log;
+	ims->log_level = cfg->log_level;
 	lmx_span_clear(&ims->span, ims->n);
 	for (uint32_t v = 0; v < ims->n; v++) {
 		ims->v[v].slot = ims->v[v].st_slot = -1;
@@ -790,8 +829,10 @@ int libmsix_ims_set_cookie(struct libmsix_ims *ims, uint32_t vector,
 	struct ivec *iv;
 	int err = 0;
 
-	if (!ims || vector >= ims->n)
+	if (!ims)
 		return -EINVAL;
+	if (vector >= ims->n)
+		return bad_vector(ims, "libmsix_ims_set_cookie", vector);
 	st = ims->store;
 	iv = &ims->v[vector];
 	pthread_mutex_lock(&st->lock);
@@ -817,8 +858,12 @@ int libmsix_ims_set_cookie(struct libmsix_ims *ims, uint32_t vector,
 int libmsix_ims_get_cookie(struct libmsix_ims *ims, uint32_t vector,
 			   uint64_t *out)
 {
-	if (!ims || !out || vector >= ims->n)
+	if (!ims)
 		return -EINVAL;
+	if (!out)
+		return IMS_EINVAL(ims, "libmsix_ims_get_cookie(): out is NULL");
+	if (vector >= ims->n)
+		return bad_vector(ims, "libmsix_ims_get_cookie", vector);
 	pthread_mutex_lock(&ims->store->lock);
 	*out = ims->v[vector].cookie;
 	pthread_mutex_unlock(&ims->store->lock);
@@ -831,10 +876,13 @@ int libmsix_ims_set_emulated(struct libmsix_ims *ims, uint32_t start,
 	struct libmsix_ims_store *st;
 	int err = 0;
 
-	if (!ims || !lmx_range_ok(ims->n, start, count))
+	if (!ims)
 		return -EINVAL;
+	if (!lmx_range_ok(ims->n, start, count))
+		return IMS_EINVAL(ims, "libmsix_ims_set_emulated(): vectors [%u, +%u): not a non-empty range of the table's 0..%u",
+				  start, count, ims->n - 1);
 	if (on && !ims->deliver)
-		return -EINVAL;
+		return IMS_EINVAL(ims, "libmsix_ims_set_emulated(): on without a deliver callback in the config: emulated vectors could not be delivered");
 	st = ims->store;
 	pthread_mutex_lock(&st->lock);
 	for (uint32_t v = start; v < start + count; v++) {
@@ -867,8 +915,10 @@ int libmsix_ims_vector_slot(struct libmsix_ims *ims, uint32_t vector)
 {
 	int slot;
 
-	if (!ims || vector >= ims->n)
+	if (!ims)
 		return -EINVAL;
+	if (vector >= ims->n)
+		return bad_vector(ims, "libmsix_ims_vector_slot", vector);
 	pthread_mutex_lock(&ims->store->lock);
 	slot = ims->v[vector].emulated ? -1 : ims->v[vector].slot;
 	pthread_mutex_unlock(&ims->store->lock);
@@ -878,8 +928,10 @@ int libmsix_ims_vector_slot(struct libmsix_ims *ims, uint32_t vector)
 int libmsix_ims_get_stats(struct libmsix_ims *ims,
 			  struct libmsix_ims_stats *out)
 {
-	if (!ims || !out)
+	if (!ims)
 		return -EINVAL;
+	if (!out)
+		return IMS_EINVAL(ims, "libmsix_ims_get_stats(): out is NULL");
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ims->store->lock);
 	out->nr_vectors = ims->n;

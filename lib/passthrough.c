@@ -33,14 +33,18 @@
  * device signals.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "util.h"
 #include "kvm-internal.h"
 #include "libmsix-kvm.h"
 #include "libmsix-vfio.h"
+#include "vfio.h"
 
 /* Per vector: requests recorded by mask/unmask until commit. */
 #define REQ_NONE 0
@@ -341,6 +345,24 @@ static const struct libmsix_backend_ops pt_ops = {
 	.enable = pt_enable,
 };
 
+/*
+ * A VMM's call broke a rule: log it through the VFIO device's sink (its
+ * prefix names the device), and return -EINVAL.
+ */
+static int create_einval(struct libmsix_vfio *vfio, const char *fmt, ...)
+	LIBMSIX_PRINTF(2, 3);
+static int create_einval(struct libmsix_vfio *vfio, const char *fmt, ...)
+{
+	char buf[LMX_LOG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	lmx_vfio_log(vfio, LOG_ERR, "libmsix_passthrough_create(): %s", buf);
+	return -EINVAL;
+}
+
 int libmsix_passthrough_create(struct libmsix_vfio *vfio,
 			       struct libmsix_kvm *kvm,
 			       const struct libmsix_passthrough_config *ucfg,
@@ -355,21 +377,40 @@ int libmsix_passthrough_create(struct libmsix_vfio *vfio,
 
 	int err;
 
-	if (!vfio || !kvm || !ucfg || !out)
+	if (!vfio)
 		return -EINVAL;
+	if (!kvm)
+		return create_einval(vfio, "kvm is NULL");
+	if (!ucfg)
+		return create_einval(vfio, "cfg is NULL");
+	if (!out)
+		return create_einval(vfio, "out is NULL");
 	err = LMX_STRUCT_IN(&c, ucfg);
+	if (err == -EINVAL)
+		return create_einval(vfio, "cfg->size %zu is below sizeof(size_t)",
+				 ucfg->size);
 	if (err)
 		return err;
-	if (cfg->flags || (unsigned)cfg->mask > LIBMSIX_PT_MASK_IRQFD)
-		return -EINVAL;
+	if (cfg->flags)
+		return create_einval(vfio, "flags 0x%x: none are defined",
+				 cfg->flags);
+	if ((unsigned)cfg->mask > LIBMSIX_PT_MASK_IRQFD)
+		return create_einval(vfio, "mask %d is not an enum libmsix_pt_mask",
+				 (int)cfg->mask);
 	vb = libmsix_vfio_backend(vfio);
 	kb = libmsix_kvm_backend(kvm);
-	if (!kvm_is_irqfd_backend(kb) || libmsix_vfio_get_info(vfio, &info))
-		return -EINVAL;
+	if (!kvm_is_irqfd_backend(kb))
+		return create_einval(vfio, "kvm was not created with LIBMSIX_KVM_F_IRQFD");
+	err = libmsix_vfio_get_info(vfio, &info);
+	if (err)
+		return err;
 	n = info.irq_count;
 	/* KVM must cover every vector VFIO can hand out. */
-	if (n == 0 || libmsix_kvm_vector_eventfd(kvm, n - 1) == -EINVAL)
-		return -EINVAL;
+	if (n == 0)
+		return create_einval(vfio, "the VFIO device has no MSI-X vectors");
+	if (libmsix_kvm_vector_eventfd(kvm, n - 1) == -EINVAL)
+		return create_einval(vfio, "kvm has fewer vectors than the VFIO device's %u",
+				 n);
 	pt = calloc(1, sizeof(*pt) + n * sizeof(pt->v[0]));
 	if (!pt)
 		return -ENOMEM;
@@ -415,8 +456,13 @@ libmsix_passthrough_backend(struct libmsix_passthrough *pt)
 int libmsix_passthrough_get_stats(struct libmsix_passthrough *pt,
 				  struct libmsix_passthrough_stats *out)
 {
-	if (!pt || !out)
+	if (!pt)
 		return -EINVAL;
+	if (!out) {
+		lmx_vfio_log(pt->vfio, LOG_ERR,
+			     "libmsix_passthrough_get_stats(): out is NULL");
+		return -EINVAL;
+	}
 	out->masks_swap = atomic_load(&pt->cnt.masks_swap);
 	out->masks_irqfd = atomic_load(&pt->cnt.masks_irqfd);
 	out->commits = atomic_load(&pt->cnt.commits);

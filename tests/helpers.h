@@ -14,6 +14,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,45 @@ static inline int open_fds(void)
 }
 
 /* Run one suite; exit status for CTest. */
+/*
+ * A log sink that keeps the last line (test_log_last()) and counts lines
+ * (test_log_count()), for configs whose opaque belongs to another callback.
+ */
+static inline char *test_log_last(void)
+{
+	static char last[1024];
+
+	return last;
+}
+
+static inline unsigned *test_log_count(void)
+{
+	static unsigned n;
+
+	return &n;
+}
+
+static inline void test_log_cb(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	snprintf(test_log_last(), 1024, "%s", msg);
+	(*test_log_count())++;
+}
+
+static inline void test_log_clear(void)
+{
+	test_log_last()[0] = 0;
+	*test_log_count() = 0;
+}
+
+/* The last line logged holds @a (and @b unless NULL). */
+#define assert_test_logged(a, b)                                             \
+	ck_assert_msg(strstr(test_log_last(), (a)) &&                         \
+			      (!(b) || strstr(test_log_last(), (b) ? (b) : "")), \
+		      "expected \"%s\" and \"%s\" in the log, got \"%s\"", (a), \
+		      (b) ? (b) : "", test_log_last())
+
 static inline int run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

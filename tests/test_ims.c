@@ -364,6 +364,69 @@ START_TEST(test_create_validates_config)
 }
 END_TEST
 
+/* Every -EINVAL a VMM gets from a device's calls names argument and rule. */
+START_TEST(test_einval_is_logged)
+{
+	struct env *e = env_new(4, 8, 4, 0);
+	struct libmsix_ims_config c = ims_config(8, 2, 0x80, &e->sink);
+	struct libmsix_ims *ims = NULL;
+	uint64_t cookie;
+
+	test_log_clear();
+	c.log = test_log_cb;
+	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
+	assert_test_logged("libmsix-ims: libmsix_ims_create(): flags 0x80",
+			   "unknown bits 0x80");
+	c.flags = LIBMSIX_IMS_F_FORCE;
+	c.nr_vectors = LIBMSIX_MAX_VECTORS + 1;
+	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
+	assert_test_logged("nr_vectors 2049", "1..2048");
+	c.nr_vectors = 8;
+	c.reserve = 9;
+	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
+	assert_test_logged("reserve 9 is more than nr_vectors 8", NULL);
+	c.flags = 0;
+	c.reserve = 0;
+	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), -EINVAL);
+	assert_test_logged("reserve 0 without LIBMSIX_IMS_F_FORCE", NULL);
+	ck_assert_ptr_null(ims);
+	ck_assert_uint_eq(*test_log_count(), 4);
+
+	/* A device whose config has the sink, and no deliver callback. */
+	c.reserve = 2;
+	c.deliver = NULL;
+	ck_assert_int_eq(libmsix_ims_create(e->store, &c, &ims), 0);
+	ck_assert_uint_eq(*test_log_count(), 4);
+	ck_assert_int_eq(libmsix_ims_set_cookie(ims, 8, 5), -EINVAL);
+	assert_test_logged("libmsix_ims_set_cookie(): vector 8", "(0..7)");
+	ck_assert_int_eq(libmsix_ims_get_cookie(ims, 9, &cookie), -EINVAL);
+	assert_test_logged("libmsix_ims_get_cookie(): vector 9", "(0..7)");
+	ck_assert_int_eq(libmsix_ims_get_cookie(ims, 0, NULL), -EINVAL);
+	assert_test_logged("libmsix_ims_get_cookie(): out is NULL", NULL);
+	ck_assert_int_eq(libmsix_ims_set_emulated(ims, 6, 4, false), -EINVAL);
+	assert_test_logged("libmsix_ims_set_emulated(): vectors [6, +4)",
+			   "0..7");
+	ck_assert_int_eq(libmsix_ims_set_emulated(ims, 0, 1, true), -EINVAL);
+	assert_test_logged("libmsix_ims_set_emulated(): on without a deliver",
+			   NULL);
+	ck_assert_int_eq(libmsix_ims_vector_slot(ims, 8), -EINVAL);
+	assert_test_logged("libmsix_ims_vector_slot(): vector 8", NULL);
+	ck_assert_int_eq(libmsix_ims_get_stats(ims, NULL), -EINVAL);
+	assert_test_logged("libmsix_ims_get_stats(): out is NULL", NULL);
+	ck_assert_uint_eq(*test_log_count(), 11);
+	/* Nothing changed: the cookie, and no vector became emulated. */
+	ck_assert_int_eq(libmsix_ims_get_cookie(ims, 0, &cookie), 0);
+	ck_assert_uint_eq(cookie, 0);
+	libmsix_ims_destroy(ims);
+	ck_assert_uint_eq(budget_of(e->store).devices, 1);
+
+	/* Without a sink: the same -EINVAL, nothing logged. */
+	ck_assert_int_eq(libmsix_ims_vector_slot(e->d.ims, 4), -EINVAL);
+	ck_assert_uint_eq(*test_log_count(), 11);
+	env_free(e);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* A guest table of 64 vectors on a store of 16 slots                        */
 /* ------------------------------------------------------------------------ */
@@ -1339,6 +1402,7 @@ static Suite *ims_suite(void)
 	tcase_add_test(tc, test_store_short_ops_table_works_without_optional_ops);
 	tcase_add_test(tc, test_store_destroy_busy_while_devices_use_it);
 	tcase_add_test(tc, test_create_validates_config);
+	tcase_add_test(tc, test_einval_is_logged);
 	tcase_add_test(tc, test_reserve_beyond_store_fails_at_setup);
 	tcase_add_test(tc, test_bringup_64_vectors_on_16_slots_faults_beyond);
 	tcase_add_test(tc, test_disable_resets_and_frees_every_slot);

@@ -570,6 +570,80 @@ static void vector0_gone(struct opt *o, bool live)
 	ck_assert_int_eq(o->ops->commit(o->be), 0);
 }
 
+/*
+ * Every -EINVAL of libmsix_passthrough_create() and _get_stats() names the
+ * argument and the rule, through the VFIO device's sink and its prefix.
+ */
+START_TEST(test_einval_is_logged)
+{
+	struct libmsix_vfio_opts vo = { .size = sizeof(vo), .log = test_log_cb };
+	struct fake_kvm *f = fake_kvm_new(4096);
+	struct libmsix_kvm_vm_config vc = {
+		.size = sizeof(vc), .vm_fd = FAKE_KVM_FD,
+		.ioctl = fake_kvm_ioctl, .ioctl_opaque = f,
+	};
+	struct libmsix_kvm_config kc = {
+		.size = sizeof(kc), .flags = LIBMSIX_KVM_F_IRQFD,
+		.nr_vectors = 4, .reserve = 4,
+	};
+	struct libmsix_kvm_config nc = { .size = sizeof(nc), .nr_vectors = 4 };
+	struct libmsix_kvm_config sc = kc;
+	struct libmsix_passthrough_config pc = { .size = sizeof(pc), .flags = 1 };
+	struct libmsix_kvm_vm *vm;
+	struct libmsix_kvm *k, *plain, *small;
+	struct libmsix_vfio *vf;
+	struct libmsix_passthrough *p = NULL;
+
+	sc.nr_vectors = sc.reserve = 3;
+	fake_vfio_init(4, false);
+	ck_assert_int_eq(libmsix_vfio_adopt(fk.fd, "fake", &vo, &vf), 0);
+	ck_assert_int_eq(libmsix_kvm_vm_create(&vc, &vm), 0);
+	ck_assert_int_eq(libmsix_kvm_create(vm, &kc, &k), 0);
+	ck_assert_int_eq(libmsix_kvm_create(vm, &nc, &plain), 0);
+	ck_assert_int_eq(libmsix_kvm_create(vm, &sc, &small), 0);
+	test_log_clear();
+
+	ck_assert_int_eq(libmsix_passthrough_create(vf, k, &pc, &p), -EINVAL);
+	assert_test_logged("libmsix-vfio fake: libmsix_passthrough_create(): flags 0x1",
+			   "none are defined");
+	pc.flags = 0;
+	pc.mask = (enum libmsix_pt_mask)9;
+	ck_assert_int_eq(libmsix_passthrough_create(vf, k, &pc, &p), -EINVAL);
+	assert_test_logged("mask 9 is not", NULL);
+	pc.mask = LIBMSIX_PT_MASK_SWAP;
+	pc.size = 1;
+	ck_assert_int_eq(libmsix_passthrough_create(vf, k, &pc, &p), -EINVAL);
+	assert_test_logged("cfg->size 1 is below sizeof(size_t)", NULL);
+	pc.size = sizeof(pc);
+	ck_assert_int_eq(libmsix_passthrough_create(vf, NULL, &pc, &p),
+			 -EINVAL);
+	assert_test_logged("kvm is NULL", NULL);
+	ck_assert_int_eq(libmsix_passthrough_create(vf, plain, &pc, &p),
+			 -EINVAL);
+	assert_test_logged("kvm was not created with LIBMSIX_KVM_F_IRQFD", NULL);
+	ck_assert_int_eq(libmsix_passthrough_create(vf, small, &pc, &p),
+			 -EINVAL);
+	assert_test_logged("kvm has fewer vectors than the VFIO device's 4",
+			   NULL);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(*test_log_count(), 6);
+
+	ck_assert_int_eq(libmsix_passthrough_create(vf, k, &pc, &p), 0);
+	ck_assert_int_eq(libmsix_passthrough_get_stats(p, NULL), -EINVAL);
+	assert_test_logged("libmsix_passthrough_get_stats(): out is NULL", NULL);
+	ck_assert_uint_eq(*test_log_count(), 7);
+
+	libmsix_passthrough_destroy(p);
+	libmsix_kvm_destroy(small);
+	libmsix_kvm_destroy(plain);
+	libmsix_kvm_destroy(k);
+	ck_assert_int_eq(libmsix_kvm_vm_destroy(vm), 0);
+	libmsix_vfio_close(vf);
+	fake_vfio_fini();
+	free(f);
+}
+END_TEST
+
 START_TEST(test_pt_alloc_reaches_both_halves)
 {
 	struct opt o = opt_new(LIBMSIX_PT_MASK_AUTO);
@@ -841,6 +915,7 @@ static Suite *passthrough_suite(void)
 	tcase_add_test(tc, test_pt_deliver_is_kvm_signal_msi);
 	tcase_add_test(tc, test_pt_poll_asks_both_halves);
 	tcase_add_test(tc, test_pt_enable_reaches_vfio);
+	tcase_add_test(tc, test_einval_is_logged);
 	suite_add_tcase(s, tc);
 	return s;
 }
