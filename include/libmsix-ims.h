@@ -131,10 +131,20 @@ struct libmsix_ims_ops {
  * @ops:      its ops table (write required).
  * @nr_slots: slots in the store, 1..LIBMSIX_IMS_MAX_SLOTS, each masked and
  *            zero when the store is created (as after a device reset).
+ * @log, @log_level, @log_opaque: optional sink for the store's own calls
+ *            (libmsix_ims_store_create(), libmsix_ims_store_get_stats()):
+ *            each -EINVAL names the argument and the rule it broke, at
+ *            LOG_ERR. As struct libmsix_config's log: highest syslog level
+ *            passed, 0 = LOG_WARNING; called on the calling thread. NULL
+ *            logs nothing. Fields a device leaves out of its initializer
+ *            are zero: no sink.
  */
 struct libmsix_ims_hw {
 	const struct libmsix_ims_ops *ops;
 	uint32_t nr_slots;
+	libmsix_log_fn log;
+	int log_level;
+	void *log_opaque;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -150,8 +160,9 @@ struct libmsix_ims_store;
  * Return: 0; -EINVAL for NULL, no ops, @hw->ops->size too small to hold
  * write, no write op, or @hw->nr_slots outside 1..LIBMSIX_IMS_MAX_SLOTS;
  * -E2BIG for a larger ops table from a newer libmsix with ops this one
- * does not know set; -ENOMEM. Not logged: a store has no log sink (these
- * are the device driver's mistakes, not the VMM's).
+ * does not know set; -ENOMEM. Each -EINVAL with a non-NULL @hw is logged
+ * through @hw's sink (struct libmsix_ims_hw), naming the argument and the
+ * rule; a NULL @hw has no sink and is not logged.
  * Context: any thread. Calls back: nothing.
  */
 LIBMSIX_EXPORT int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
@@ -200,7 +211,8 @@ struct libmsix_ims_store_stats {
 };
 
 /** libmsix_ims_store_get_stats() - fill @out. Return: 0; -EINVAL for NULL
- * (not logged: a store has no log sink). Context: any thread. */
+ * (a NULL @out is logged through the sink of the store's struct
+ * libmsix_ims_hw; a NULL @st cannot be). Context: any thread. */
 LIBMSIX_EXPORT int
 libmsix_ims_store_get_stats(struct libmsix_ims_store *store,
 			    struct libmsix_ims_store_stats *out);

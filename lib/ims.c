@@ -607,22 +607,38 @@ static const struct libmsix_backend_ops ims_ops = {
 /* Store                                                                     */
 /* ------------------------------------------------------------------------ */
 
+#define HW_EINVAL(hw, ...) \
+	sink_einval((hw)->log, (hw)->log_opaque, (hw)->log_level, __VA_ARGS__)
+
 int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
 			     struct libmsix_ims_store **out)
 {
 	struct libmsix_ims_store *st;
 
-	if (!hw || !out || !hw->ops)
+	if (!hw)
 		return -EINVAL;
+	if (!out)
+		return HW_EINVAL(hw, "libmsix_ims_store_create(): out is NULL");
+	if (!hw->ops)
+		return HW_EINVAL(hw, "libmsix_ims_store_create(): hw->ops is "
+				     "NULL: the write op is required");
 	/* An older, shorter table is read by HW_OP(); a newer one's extra
 	 * ops must all be NULL: this libmsix would never call them. */
-	if (lmx_size_check(hw->ops, hw->ops->size, sizeof(*hw->ops)))
-		return hw->ops->size < sizeof(size_t) ? -EINVAL : -E2BIG;
+	if (lmx_size_check(hw->ops, hw->ops->size, sizeof(*hw->ops))) {
+		if (hw->ops->size >= sizeof(size_t))
+			return -E2BIG;
+		return HW_EINVAL(hw, "libmsix_ims_store_create(): "
+				     "hw->ops->size %zu is below sizeof(size_t)",
+				 hw->ops->size);
+	}
 	/* The only required op must be inside the table the device built. */
 	if (!HW_OP(hw, write))
-		return -EINVAL;
+		return HW_EINVAL(hw, "libmsix_ims_store_create(): hw->ops has "
+				     "no write op (required)");
 	if (hw->nr_slots < 1 || hw->nr_slots > LIBMSIX_IMS_MAX_SLOTS)
-		return -EINVAL;
+		return HW_EINVAL(hw, "libmsix_ims_store_create(): "
+				     "hw->nr_slots %u is outside 1..%u",
+				 hw->nr_slots, LIBMSIX_IMS_MAX_SLOTS);
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -666,8 +682,11 @@ int libmsix_ims_store_destroy(struct libmsix_ims_store *st)
 int libmsix_ims_store_get_stats(struct libmsix_ims_store *st,
 				struct libmsix_ims_store_stats *out)
 {
-	if (!st || !out)
+	if (!st)
 		return -EINVAL;
+	if (!out)
+		return HW_EINVAL(st->hw, "libmsix_ims_store_get_stats(): out "
+					 "is NULL");
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->lock);
 	out->capacity = st->cap;

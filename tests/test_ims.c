@@ -277,17 +277,56 @@ START_TEST(test_store_create_rejects_bad_device)
 		.size = offsetof(struct libmsix_ims_ops, write),
 		.write = short_write,
 	};
-	struct libmsix_ims_hw hw = { .ops = &no_write, .nr_slots = 4 };
+	static const struct libmsix_ims_ops with_write = {
+		.size = sizeof(struct libmsix_ims_ops),
+		.write = short_write,
+	};
+	struct libmsix_ims_hw hw = { .ops = &no_write, .nr_slots = 4,
+				     .log = test_log_cb };
 	struct libmsix_ims_store *st = NULL;
 
+	/* Each refusal names its argument and rule through hw's sink. */
+	test_log_clear();
 	ck_assert_int_eq(libmsix_ims_store_create(NULL, &st), -EINVAL);
+	ck_assert_uint_eq(*test_log_count(), 0); /* no hw: no sink */
 	ck_assert_int_eq(libmsix_ims_store_create(&hw, NULL), -EINVAL);
+	assert_test_logged("libmsix-ims: libmsix_ims_store_create(): out is NULL",
+			   NULL);
 	ck_assert_int_eq(libmsix_ims_store_create(&hw, &st), -EINVAL);
+	assert_test_logged("hw->ops has no write op", NULL);
 	hw.ops = &too_short;
 	ck_assert_int_eq(libmsix_ims_store_create(&hw, &st), -EINVAL);
+	assert_test_logged("hw->ops has no write op", NULL);
 	hw.ops = NULL;
 	ck_assert_int_eq(libmsix_ims_store_create(&hw, &st), -EINVAL);
+	assert_test_logged("hw->ops is NULL", NULL);
+	hw.ops = &with_write;
+	hw.nr_slots = 0;
+	ck_assert_int_eq(libmsix_ims_store_create(&hw, &st), -EINVAL);
+	assert_test_logged("hw->nr_slots 0 is outside 1..65536", NULL);
+	ck_assert_uint_eq(*test_log_count(), 5);
 	ck_assert_ptr_null(st);
+}
+END_TEST
+
+/* A store's get_stats logs a NULL @out through its device's sink. */
+START_TEST(test_store_get_stats_einval_is_logged)
+{
+	static const struct libmsix_ims_ops ops = {
+		.size = sizeof(struct libmsix_ims_ops),
+		.write = short_write,
+	};
+	struct libmsix_ims_hw hw = { .ops = &ops, .nr_slots = 4,
+				     .log = test_log_cb };
+	struct libmsix_ims_store *st;
+
+	ck_assert_int_eq(libmsix_ims_store_create(&hw, &st), 0);
+	test_log_clear();
+	ck_assert_int_eq(libmsix_ims_store_get_stats(st, NULL), -EINVAL);
+	assert_test_logged("libmsix_ims_store_get_stats(): out is NULL", NULL);
+	ck_assert_int_eq(libmsix_ims_store_get_stats(NULL, NULL), -EINVAL);
+	ck_assert_uint_eq(*test_log_count(), 1);
+	ck_assert_int_eq(libmsix_ims_store_destroy(st), 0);
 }
 END_TEST
 
@@ -1403,6 +1442,7 @@ static Suite *ims_suite(void)
 	tcase_add_test(tc, test_store_destroy_busy_while_devices_use_it);
 	tcase_add_test(tc, test_create_validates_config);
 	tcase_add_test(tc, test_einval_is_logged);
+	tcase_add_test(tc, test_store_get_stats_einval_is_logged);
 	tcase_add_test(tc, test_reserve_beyond_store_fails_at_setup);
 	tcase_add_test(tc, test_bringup_64_vectors_on_16_slots_faults_beyond);
 	tcase_add_test(tc, test_disable_resets_and_frees_every_slot);
