@@ -14,6 +14,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,12 +260,23 @@ static inline void test_log_clear(void)
 	*test_log_count() = 0;
 }
 
-/* The last line logged holds @a (and @b unless NULL). */
+/* Whether the last line logged holds @a, and @b unless it is NULL. */
+static inline bool test_logged(const char *a, const char *b)
+{
+	const char *last = test_log_last();
+
+	return strstr(last, a) && (!b || strstr(last, b));
+}
+
+static inline const char *test_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
 #define assert_test_logged(a, b)                                             \
-	ck_assert_msg(strstr(test_log_last(), (a)) &&                         \
-			      (!(b) || strstr(test_log_last(), (b) ? (b) : "")), \
+	ck_assert_msg(test_logged((a), (b)),                                   \
 		      "expected \"%s\" and \"%s\" in the log, got \"%s\"", (a), \
-		      (b) ? (b) : "", test_log_last())
+		      test_or_empty(b), test_log_last())
 
 static inline int run_suite(Suite *s)
 {
