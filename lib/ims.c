@@ -101,25 +101,12 @@ static struct libmsix_ims *to_ims(struct libmsix_backend *be)
 }
 
 /*
- * A VMM's call broke a rule of the API: log which argument and which rule
- * through the device's sink (@log, @opaque, @level of its config) and
- * return -EINVAL. Not rate-limited: no guest action reaches these.
+ * A VMM's call broke a rule of the API: log it through the device's sink
+ * (its config's) or the store's (its struct libmsix_ims_hw's).
  */
-static int sink_einval(libmsix_log_fn log, void *opaque, int level,
-		       const char *fmt, ...) LIBMSIX_PRINTF(4, 5);
-static int sink_einval(libmsix_log_fn log, void *opaque, int level,
-		       const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	lmx_vlog(log, opaque, level, LOG_ERR, "libmsix-ims: ", fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-#define CFG_EINVAL(cfg, ...) \
-	sink_einval((cfg)->log, (cfg)->opaque, (cfg)->log_level, __VA_ARGS__)
+#define CFG_EINVAL(cfg, ...)                                              \
+	lmx_sink_einval((cfg)->log, (cfg)->opaque, (cfg)->log_level,      \
+			"libmsix-ims: ", __VA_ARGS__)
 #define IMS_EINVAL(ims, ...) CFG_EINVAL(ims, __VA_ARGS__)
 
 /* A @vector outside the device's table, in call @fn. */
@@ -607,8 +594,9 @@ static const struct libmsix_backend_ops ims_ops = {
 /* Store                                                                     */
 /* ------------------------------------------------------------------------ */
 
-#define HW_EINVAL(hw, ...) \
-	sink_einval((hw)->log, (hw)->log_opaque, (hw)->log_level, __VA_ARGS__)
+#define HW_EINVAL(hw, ...)                                                \
+	lmx_sink_einval((hw)->log, (hw)->log_opaque, (hw)->log_level,     \
+			"libmsix-ims: ", __VA_ARGS__)
 
 int libmsix_ims_store_create(struct libmsix_ims_hw *hw,
 			     struct libmsix_ims_store **out)

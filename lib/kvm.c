@@ -159,23 +159,13 @@ static void vm_log(struct libmsix_kvm_vm *vm, int level, const char *fmt, ...)
 }
 
 /*
- * A VMM's call broke a rule of the API: log which argument and which rule
- * through @log (a VM's or, before there is one, its config's sink), and
- * return -EINVAL. Not with the VM lock held.
+ * A VMM's call broke a rule of the API: log it through a VM's or, before
+ * there is one, its config's sink (lmx_sink_einval()). Not with the VM
+ * lock held.
  */
-static int cfg_einval(const struct libmsix_kvm_vm_config *cfg,
-		      const char *fmt, ...) LIBMSIX_PRINTF(2, 3);
-static int cfg_einval(const struct libmsix_kvm_vm_config *cfg,
-		      const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	lmx_vlog(cfg->log, cfg->opaque, cfg->log_level, LOG_ERR,
-		 "libmsix-kvm: ", fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define cfg_einval(cfg, ...)                                              \
+	lmx_sink_einval((cfg)->log, (cfg)->opaque, (cfg)->log_level,      \
+			"libmsix-kvm: ", __VA_ARGS__)
 
 #define VM_EINVAL(vm, ...) cfg_einval(&(vm)->cfg, __VA_ARGS__)
 

@@ -68,6 +68,17 @@ void lmx_dev_log(struct libmsix_dev *dev, enum log_kind kind, int level,
 		lmx_cfg_log(&dev->cfg, level, "%s", buf);
 }
 
+int lmx_sink_einval(libmsix_log_fn fn, void *opaque, int max,
+		    const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lmx_vlog(fn, opaque, max, LOG_ERR, prefix, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
 const char *lmx_errstr(int err, char *buf, size_t len)
 {
 	int e = err < 0 ? -err : err;

@@ -161,6 +161,16 @@ void lmx_vlog(libmsix_log_fn fn, void *opaque, int max, int level,
 	      const char *prefix, const char *fmt, va_list ap);
 
 /*
+ * A VMM's call broke a rule of the API: log which argument and which rule
+ * at LOG_ERR through the sink (@fn, @opaque, @max) of the object or config
+ * it was given, as "@prefix message", and return -EINVAL. Not rate-limited:
+ * only the VMM's own calls get here, never a guest's access.
+ */
+int lmx_sink_einval(libmsix_log_fn fn, void *opaque, int max,
+		    const char *prefix, const char *fmt, ...)
+	LIBMSIX_PRINTF(5, 6);
+
+/*
  * Rate limit for what a guest can cause (XSA-130 filled a disk with
  * guest-triggered lines): count one more in @n; due for the first four
  * and then only the 2^k-th, so a million events log about twenty lines.

@@ -225,19 +225,9 @@ static void vf_free(struct libmsix_vfio *vf)
 }
 
 /* A VMM's call broke a rule: say which through @o's sink; -EINVAL. */
-static int opts_einval(const struct libmsix_vfio_opts *o, const char *fmt,
-		       ...) LIBMSIX_PRINTF(2, 3);
-static int opts_einval(const struct libmsix_vfio_opts *o, const char *fmt,
-		       ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	lmx_vlog(o->log, o->opaque, o->log_level, LOG_ERR, "libmsix-vfio: ",
-		 fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define opts_einval(o, ...)                                               \
+	lmx_sink_einval((o)->log, (o)->opaque, (o)->log_level,            \
+			"libmsix-vfio: ", __VA_ARGS__)
 
 static int check_opts(const struct libmsix_vfio_opts *opts, const void *out)
 {
