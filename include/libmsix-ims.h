@@ -399,9 +399,11 @@ typedef void (*libmsix_soft_ims_sink_fn)(void *opaque, uint32_t slot,
  * unmasked slot that is raised sends its message to @sink; a masked one
  * sets its pending bit, which is sent when a write unmasks the slot.
  * @nr_slots: 1..LIBMSIX_IMS_MAX_SLOTS. @sink: NULL to only count.
- * Return: 0; -EINVAL for a bad @nr_slots or NULL @out; -ENOMEM.
- * The soft device has no log sink: none of its functions log their
- * -EINVAL (each has one or two causes, listed with it).
+ * Return: 0; -EINVAL for a bad @nr_slots or NULL @out (not logged: there
+ * is no device yet, so no sink); -ENOMEM. The other calls log their
+ * -EINVAL, naming the argument and the rule, through the sink the VMM may
+ * set in the device's struct libmsix_ims_hw (libmsix_soft_ims_hw()); a
+ * NULL @soft cannot be logged.
  * Context: any thread; all of its functions are thread-safe.
  */
 LIBMSIX_EXPORT int libmsix_soft_ims_create(uint32_t nr_slots,

@@ -203,6 +203,25 @@ static const struct libmsix_ims_ops soft_ops = {
 	.release = soft_release,
 };
 
+/*
+ * A VMM's call broke a rule: log it through the sink the VMM may set on
+ * the device's struct libmsix_ims_hw (libmsix_soft_ims_hw()), which the
+ * store logs through too.
+ */
+#define SOFT_EINVAL(soft, ...)                                            \
+	lmx_sink_einval((soft)->hw.log, (soft)->hw.log_opaque,            \
+			(soft)->hw.log_level, "libmsix-soft-ims: ", __VA_ARGS__)
+
+/* @slot of @soft in call @fn: 0, or -EINVAL (logged) beyond its slots. */
+static int check_slot(struct libmsix_soft_ims *soft, const char *fn,
+		      uint32_t slot)
+{
+	if (slot < soft->hw.nr_slots)
+		return 0;
+	return SOFT_EINVAL(soft, "%s(): slot %u is outside 0..%u", fn, slot,
+			   soft->hw.nr_slots - 1);
+}
+
 int libmsix_soft_ims_create(uint32_t nr_slots, libmsix_soft_ims_sink_fn sink,
 			    void *opaque, struct libmsix_soft_ims **out)
 {
@@ -241,8 +260,11 @@ int libmsix_soft_ims_raise(struct libmsix_soft_ims *soft, uint32_t slot)
 {
 	int r;
 
-	if (!soft || slot >= soft->hw.nr_slots)
+	if (!soft)
 		return -EINVAL;
+	r = check_slot(soft, "libmsix_soft_ims_raise", slot);
+	if (r)
+		return r;
 	pthread_mutex_lock(&soft->lock);
 	r = soft_raise_locked(soft, slot);
 	pthread_mutex_unlock(&soft->lock);
@@ -254,7 +276,11 @@ int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft, uint32_t slot,
 {
 	const struct soft_slot *s;
 
-	if (!soft || !out || slot >= soft->hw.nr_slots)
+	if (!soft)
+		return -EINVAL;
+	if (!out)
+		return SOFT_EINVAL(soft, "libmsix_soft_ims_slot(): out is NULL");
+	if (check_slot(soft, "libmsix_soft_ims_slot", slot))
 		return -EINVAL;
 	pthread_mutex_lock(&soft->lock);
 	s = &soft->s[slot];
@@ -271,8 +297,11 @@ int libmsix_soft_ims_slot(struct libmsix_soft_ims *soft, uint32_t slot,
 int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft, uint32_t k,
 			  uint32_t n, int err)
 {
-	if (!soft || err >= 0)
+	if (!soft)
 		return -EINVAL;
+	if (err >= 0)
+		return SOFT_EINVAL(soft, "libmsix_soft_ims_fail(): err %d is "
+					 "not a negative errno", err);
 	pthread_mutex_lock(&soft->lock);
 	soft->fail_k = k;
 	soft->fail_n = k ? n : 0;
@@ -284,8 +313,11 @@ int libmsix_soft_ims_fail(struct libmsix_soft_ims *soft, uint32_t k,
 int libmsix_soft_ims_get_stats(struct libmsix_soft_ims *soft,
 			       struct libmsix_soft_ims_stats *out)
 {
-	if (!soft || !out)
+	if (!soft)
 		return -EINVAL;
+	if (!out)
+		return SOFT_EINVAL(soft, "libmsix_soft_ims_get_stats(): out is "
+					 "NULL");
 	pthread_mutex_lock(&soft->lock);
 	*out = soft->st;
 	pthread_mutex_unlock(&soft->lock);

@@ -1050,6 +1050,39 @@ START_TEST(test_failed_rollback_quarantines_claimed_slot)
 END_TEST
 
 /* The soft device's checks are real: a write that breaks R41 is refused. */
+/* The soft device's -EINVALs name their argument through its hw sink. */
+START_TEST(test_soft_ims_einval_is_logged)
+{
+	struct libmsix_soft_ims_slot slot;
+	struct libmsix_soft_ims_stats st;
+	struct libmsix_soft_ims *soft;
+
+	ck_assert_int_eq(libmsix_soft_ims_create(2, NULL, NULL, &soft), 0);
+	test_log_clear();
+	ck_assert_int_eq(libmsix_soft_ims_raise(soft, 2), -EINVAL);
+	ck_assert_uint_eq(*test_log_count(), 0); /* no sink set yet */
+	libmsix_soft_ims_hw(soft)->log = test_log_cb;
+	ck_assert_int_eq(libmsix_soft_ims_raise(soft, 2), -EINVAL);
+	assert_test_logged("libmsix-soft-ims: libmsix_soft_ims_raise(): slot 2",
+			   "outside 0..1");
+	ck_assert_int_eq(libmsix_soft_ims_slot(soft, 5, &slot), -EINVAL);
+	assert_test_logged("libmsix_soft_ims_slot(): slot 5", "outside 0..1");
+	ck_assert_int_eq(libmsix_soft_ims_slot(soft, 0, NULL), -EINVAL);
+	assert_test_logged("libmsix_soft_ims_slot(): out is NULL", NULL);
+	ck_assert_int_eq(libmsix_soft_ims_fail(soft, 1, 1, 5), -EINVAL);
+	assert_test_logged("libmsix_soft_ims_fail(): err 5", "negative errno");
+	ck_assert_int_eq(libmsix_soft_ims_get_stats(soft, NULL), -EINVAL);
+	assert_test_logged("libmsix_soft_ims_get_stats(): out is NULL", NULL);
+	ck_assert_uint_eq(*test_log_count(), 5);
+	/* Nothing changed: no failure armed, nothing raised. */
+	ck_assert_int_eq(libmsix_soft_ims_get_stats(soft, &st), 0);
+	ck_assert_int_eq(libmsix_soft_ims_slot(soft, 0, &slot), 0);
+	ck_assert_uint_eq(slot.writes, 0);
+	ck_assert(!slot.pending);
+	libmsix_soft_ims_destroy(soft);
+}
+END_TEST
+
 START_TEST(test_soft_ims_refuses_rule_breaking_writes)
 {
 	struct libmsix_soft_ims *soft;
@@ -1459,6 +1492,7 @@ static Suite *ims_suite(void)
 	tcase_add_test(tc, test_failure_at_every_write_rolls_back);
 	tcase_add_test(tc, test_failed_rollback_quarantines_claimed_slot);
 	tcase_add_test(tc, test_soft_ims_refuses_rule_breaking_writes);
+	tcase_add_test(tc, test_soft_ims_einval_is_logged);
 	tcase_add_test(tc, test_two_devices_share_store_with_reservations);
 	tcase_add_test(tc, test_force_overcommits_beyond_reservation);
 	tcase_add_test(tc, test_engine_enospc_in_batch_faults_only_refused_vectors);
