@@ -7,14 +7,17 @@
 #   1. installs what the build and the tests need (scripts/install-deps.sh:
 #      apt-get as root; a no-op when everything is present, so reruns are
 #      fast);
-#   2. runs scripts/lint.sh (cppcheck on lib/ tools/ fuzz/ bench/, shellcheck
-#      on every shell script): any finding fails;
+#   2. runs scripts/lint.sh (cppcheck on lib/ tools/ fuzz/ bench/, its
+#      warning classes on examples/ tests/, shellcheck on every shell
+#      script): any finding fails;
 #   3. runs the CMake workflows default (Debug, -Werror: unit tests, Valgrind
 #      memcheck, linkage, consumer builds), asan (ASan + UBSan) and tsan
 #      (ThreadSanitizer), each in build/<preset>;
 #   4. builds the Debian packages, checks them with lintian, installs them
 #      and builds consumers against them (scripts/test-deb.sh);
-#   5. runs the guest tests (CTest label "guest") in build/default;
+#   5. runs the guest tests (CTest label "guest") in build/default: VFIO and
+#      nested KVM in a QEMU TCG guest, and msix-vmm booting Linux there
+#      (those also carry the label "linux");
 #   6. prints a summary and exits 1 if anything failed, 0 otherwise.
 #
 # Logs: build/ci-logs/<step>.log. Environment knobs are listed under
