@@ -130,19 +130,8 @@ def split_doc(name, lines):
     # Paragraphs of logical lines. An "@arg:" line, a list item or a
     # section keyword at the start of a line begins a new logical line;
     # indented lines continue the previous one.
-    logical = []
-    for raw in lines:
-        s = raw.strip()
-        if not s:
-            logical.append("")
-            continue
-        starts = (re.match(r"@\w+(?:,\s*@\w+)*\s*:", s) or
-                  re.match(r"(?:[-*]|\d+\.)\s", s) or
-                  re.match(r"(Return|Context):", s))
-        if logical and logical[-1] and not starts:
-            logical[-1] += " " + s
-        else:
-            logical.append(s)
+    logical = logical_lines(lines, r"@\w+(?:,\s*@\w+)*\s*:|(?:[-*]|\d+\.)\s|"
+                                   r"(?:Return|Context):")
 
     brief_and_rest = logical.pop(0)
     args, desc, ret, ctx = [], [], [], []
@@ -257,20 +246,26 @@ def md_paragraphs(lines, known):
     return "\n\n".join("\n".join(g) for g in out)
 
 
-def overview_lines(lines):
-    """A header's top comment as logical lines (indented lines continue)."""
+def logical_lines(lines, starts):
+    """Comment lines joined into logical lines: a blank line stays one
+    (""), a line matching the regex @starts begins a new logical line, any
+    other continues the one before."""
     logical = []
     for raw in lines:
         s = raw.strip()
         if not s:
             logical.append("")
             continue
-        starts = re.match(r"(?:[-*]|\d+\.)\s|@\w+:", s)
-        if logical and logical[-1] and not starts:
+        if logical and logical[-1] and not re.match(starts, s):
             logical[-1] += " " + s
         else:
             logical.append(s)
     return logical
+
+
+def overview_lines(lines):
+    """A header's top comment as logical lines (indented lines continue)."""
+    return logical_lines(lines, r"(?:[-*]|\d+\.)\s|@\w+:")
 
 
 def capital(t):
