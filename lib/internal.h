@@ -285,22 +285,33 @@ static inline void lmx_entry_msg(const struct vec *e, struct libmsix_msg *msg)
 		atomic_load_explicit(&e->data, memory_order_relaxed), msg);
 }
 
-/* Send @e's message through the backend (lock held: a replay); on failure
- * latch the pending bit and count it. Return: the deliver op's result. */
-static inline int lmx_deliver(struct libmsix_dev *dev, uint32_t v,
-			      struct vec *e)
+/*
+ * Hand @msg of vector @v (entry @e) to the backend's deliver op. A refusal
+ * keeps the interrupt: the pending bit is set again (it is replayed at the
+ * next unmask or retry) and counted. Returns deliver's result.
+ */
+static inline int lmx_send(struct libmsix_dev *dev, uint32_t v, struct vec *e,
+			   const struct libmsix_msg *msg)
 {
-	struct libmsix_msg msg;
-	int err;
+	int err = dev->be->ops->deliver(dev->be, v, msg);
 
-	lmx_entry_msg(e, &msg);
-	err = dev->be->ops->deliver(dev->be, v, &msg);
 	if (err < 0) {
 		atomic_fetch_or_explicit(&e->state, V_PENDING,
 					 memory_order_acq_rel);
 		cnt_inc(&hot(dev, v)->deliver_errors);
 	}
 	return err;
+}
+
+/* Send @e's message through the backend (lock held: a replay); on failure
+ * latch the pending bit and count it. Return: the deliver op's result. */
+static inline int lmx_deliver(struct libmsix_dev *dev, uint32_t v,
+			      struct vec *e)
+{
+	struct libmsix_msg msg;
+
+	lmx_entry_msg(e, &msg);
+	return lmx_send(dev, v, e, &msg);
 }
 
 /*

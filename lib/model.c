@@ -115,13 +115,9 @@ static inline int deliver_or_latch(struct libmsix_dev *dev, uint32_t v,
 			break;
 		s = s2;
 	}
-	err = dev->be->ops->deliver(dev->be, v, &msg);
-	if (err < 0) {
-		atomic_fetch_or_explicit(&e->state, V_PENDING,
-					 memory_order_acq_rel);
-		cnt_inc(&hot(dev, v)->deliver_errors);
+	err = lmx_send(dev, v, e, &msg);
+	if (err < 0)
 		return err;
-	}
 	cnt_inc(replay ? &dev->cnt.replayed : &hot(dev, v)->delivered);
 	return LIBMSIX_DELIVERED;
 }
