@@ -19,6 +19,8 @@
 #        man-pages.sh --cc CC --selftest GENERATOR PANDOC
 # Exit 77 (skip) when neither man nor groff is installed.
 set -u
+# shellcheck source=tests/selftest.sh
+. "$(dirname "${BASH_SOURCE[0]}")/selftest.sh"
 
 cc='' incdir='' mandir='' selftest=0 gen='' pandoc=''
 while (($#)); do
@@ -145,20 +147,7 @@ selftest()
 	/* LIBMSIX_EXPORT int libmsix_in_a_comment(void); */
 	EOF
 	gen_pages() { "${PYTHON:-python3}" "$gen" --pandoc "$pandoc" --out "$tmp/man" "$tmp/inc/a.h" >/dev/null; }
-	expect()
-	{
-		local want=$1 what=$2 out got
-		out=$(check "$tmp/inc" "$tmp/man" 2>&1)
-		got=$?
-		if { [ "$want" = pass ] && [ $got != 0 ]; } ||
-		   { [ "$want" = fail ] && [ $got = 0 ]; }; then
-			echo "SELFTEST FAIL: $what: expected $want, got rc=$got"
-			printf '%s\n' "$out"
-			rc=1
-		else
-			echo "selftest ok: $what ($want)"
-		fi
-	}
+	expect() { selftest_expect "$1" "$2" check "$tmp/inc" "$tmp/man"; }
 	gen_pages; expect pass "generated pages"
 	gen_pages; rm "$tmp/man/man3/libmsix_two.3"; expect fail "a page missing"
 	gen_pages; cp "$tmp/man/man3/libmsix_one.3" "$tmp/man/man3/libmsix_gone.3"
